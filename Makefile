@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make run    set up everything, migrate, load the demo network if empty, serve on :8000
+#   make test   set up everything and run the test suite (SQLite; see .ci/run for PostgreSQL)
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint bench-redirect bench-postback clean
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The environment follows uv.lock exactly (--frozen: never re-resolve, never upgrade).
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: $(VENV)/.synced
+	$(VENV)/bin/alliance migrate
+	$(VENV)/bin/alliance demo --if-empty
+	$(VENV)/bin/alliance serve
+
+test: $(VENV)/.synced
+	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+bench-redirect: $(VENV)/.synced
+	$(VENV)/bin/python bench/redirect.py
+
+bench-postback: $(VENV)/.synced
+	$(VENV)/bin/python bench/postback.py
+
+clean:
+	rm -rf $(VENV) .uv var

@@ -1,0 +1,1 @@
+"""Alliance: an open-source partner-marketing network."""

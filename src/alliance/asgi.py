@@ -1,0 +1,51 @@
+"""The ASGI entry point: `/c/{code}` is answered by a raw ASGI handler in front of FastAPI.
+
+The redirect is the hot path: FastAPI's routing and dependency machinery would cost it most
+of its throughput (DESIGN.md section 4, docs/adr/0002), so it never reaches the framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alliance.api.app import create_api
+from alliance.tracking.redirect import RedirectHandler
+
+Scope = dict[str, Any]
+
+
+class AllianceApp:
+    def __init__(self) -> None:
+        self.api = create_api()
+        self.redirect = RedirectHandler()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http" and scope["path"].startswith("/c/"):
+            await self.redirect(scope, receive, send)
+            return
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        await self.api(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The click writer lives in the server worker's event loop: start it with the worker,
+        # and drain it on shutdown so no acknowledged click is left in memory.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.redirect.start()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, not swallowed
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.redirect.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app() -> AllianceApp:
+    return AllianceApp()
