@@ -36,9 +36,6 @@ class Program(Base):
     attribution_priority: Mapped[str] = mapped_column(
         String(8), default=AttributionPriority.coupon
     )
-    # Whether CPS commission is computed on the amount including tax / shipping.
-    commission_includes_tax: Mapped[bool] = mapped_column(default=False)
-    commission_includes_shipping: Mapped[bool] = mapped_column(default=False)
     # Shared secret sent as `token=` on postbacks, or the HMAC-SHA256 key of `signature=`.
     postback_token: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(4000), default="")
