@@ -1,0 +1,522 @@
+"""The commission ledger and lifecycle: named operations that only ever append entries.
+
+A commission's value is the sum of its ledger entries over every bucket; where the money sits
+(pending, approved, paid) is the sum per bucket. Nothing is ever updated in place except the
+commission's status and timestamps, which are checked against COMMISSION_TRANSITIONS.
+
+Every operation is idempotent twice over (docs/adr/0005):
+* it reads the current state and computes the movement still needed, so a replay computes
+  "nothing left to do" and inserts nothing;
+* each entry has a unique `idempotency_key` naming the intended movement, so even two
+  processes racing past the first check cannot both write it.
+
+Every operation first locks the commission row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
+has one writer at a time through BEGIN IMMEDIATE) so that a refund and an approval of the same
+commission never both read the same bucket balance and move it twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.orm import Session
+
+from alliance.clock import utcnow
+from alliance.commissions.models import (
+    COMMISSION_TRANSITIONS,
+    Bucket,
+    Commission,
+    CommissionKind,
+    CommissionStatus,
+    EntryType,
+    LedgerEntry,
+)
+from alliance.conversions.models import Conversion
+from alliance.errors import Conflict
+from alliance.ids import PREFIXES, new_id
+from alliance.money import round_money
+
+if TYPE_CHECKING:
+    from alliance.commissions.calculator import Quote
+    from alliance.programs.models import CommissionTerms
+
+ZERO = Decimal(0)
+_ENTRY_BY_KEY = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == bindparam("key"))
+
+
+class IllegalTransition(Conflict):
+    """A lifecycle move the commission's state does not allow (decline after approval...)."""
+
+    def __init__(self, detail: str, *, field: str | None = "status") -> None:
+        super().__init__(detail, field=field, reason="illegal_transition")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def commission_value(session: Session, commission_id: str) -> Decimal:
+    """The commission's current value: the sum of all its entries (every bucket)."""
+    total = ZERO
+    for amount in session.scalars(
+        select(LedgerEntry.amount).where(LedgerEntry.commission_id == commission_id)
+    ):
+        total += amount
+    return total
+
+
+def bucket_values(session: Session, commission_id: str) -> dict[Bucket, Decimal]:
+    """Where the commission's money sits now: {bucket: sum}. Summed in Python so SQLite's
+    text-stored decimals stay exact (see db/base.py Amount)."""
+    found: dict[Bucket, Decimal] = dict.fromkeys(Bucket, ZERO)
+    rows = session.execute(
+        select(LedgerEntry.bucket, LedgerEntry.amount).where(
+            LedgerEntry.commission_id == commission_id
+        )
+    )
+    for bucket, amount in rows:
+        found[Bucket(bucket)] += amount
+    return found
+
+
+def balances(session: Session, partner_id: str) -> dict[str, dict[str, Decimal]]:
+    """A partner's money by bucket and currency: {"approved": {"EUR": Decimal(...)}}."""
+    found: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    rows = session.execute(
+        select(LedgerEntry.bucket, LedgerEntry.currency, LedgerEntry.amount).where(
+            LedgerEntry.partner_id == partner_id
+        )
+    )
+    for bucket, currency, amount in rows:
+        found[bucket][currency] = found[bucket].get(currency, ZERO) + amount
+    return {bucket: dict(per) for bucket, per in found.items()}
+
+
+def commission_for(session: Session, source_key: str, *, lock: bool = True) -> Commission | None:
+    """The commission of a conversion id (or CPC key), locked for the rest of the transaction."""
+    statement = select(Commission).where(Commission.source_key == source_key)
+    if lock:
+        # populate_existing: after waiting for the lock, see the row as the winner left it.
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(statement).first()
+
+
+# --- writing helpers -------------------------------------------------------------------------
+
+
+def _append(
+    session: Session,
+    commission: Commission,
+    bucket: Bucket,
+    entry_type: EntryType,
+    amount: Decimal,
+    key: str,
+    reason: str = "",
+    now: datetime | None = None,
+    *,
+    check: bool = True,
+) -> bool:
+    """Append one entry unless its key exists already or it moves nothing. True if written.
+
+    `check=False` skips the look-up for an entry of a commission created in this transaction
+    (nothing can exist yet); the unique index still refuses a duplicate."""
+    if amount == ZERO:
+        return False
+    if check and session.scalar(_ENTRY_BY_KEY, {"key": key}) is not None:
+        return False
+    session.add(
+        LedgerEntry(
+            id=new_id(PREFIXES["ledger"]),
+            commission_id=commission.id,
+            program_id=commission.program_id,
+            partner_id=commission.partner_id,
+            currency=commission.currency,
+            bucket=bucket.value,
+            entry_type=entry_type.value,
+            amount=amount,
+            idempotency_key=key,
+            reason=reason[:500],
+            created_at=now or utcnow(),
+        )
+    )
+    return True
+
+
+def _move(commission: Commission, target: CommissionStatus) -> None:
+    current = CommissionStatus(commission.status)
+    if target not in COMMISSION_TRANSITIONS[current]:
+        raise IllegalTransition(
+            f"commission {commission.id} is {current.value}; it cannot become {target.value}"
+        )
+    commission.status = target.value
+
+
+def _amount_key(amount: Decimal) -> str:
+    # 10, 10.0 and 10.00 are the same refund: keys use the normalised fixed-point text.
+    return f"{amount.normalize():f}"
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def accrue(
+    session: Session,
+    conversion: Conversion,
+    quote: Quote,
+    terms: CommissionTerms | None,
+    *,
+    fresh: bool = False,
+) -> Commission:
+    """The commission of a conversion, created once: `quote.amount` into pending.
+
+    A replay finds the commission by its unique `source_key` (the conversion id) and returns it.
+    `fresh=True` says the conversion was inserted in this very transaction, so no commission
+    can exist yet and the look-ups are skipped (the unique keys still guard).
+    """
+    if not fresh:
+        existing = commission_for(session, conversion.id)
+        if existing is not None:
+            return existing
+    kind = CommissionKind.lead if conversion.kind == "lead" else CommissionKind.sale
+    commission = Commission(
+        id=new_id(PREFIXES["commission"]),
+        source_key=conversion.id,
+        kind=kind.value,
+        conversion_id=conversion.id,
+        program_id=conversion.program_id,
+        partner_id=conversion.partner_id,
+        status=CommissionStatus.pending.value,
+        currency=quote.currency,
+        amount=quote.amount,
+        terms_id=terms.id if terms is not None else None,
+        terms_version=terms.version if terms is not None else None,
+        rule=dict(quote.rule),
+        arithmetic=quote.arithmetic[:2000],
+        occurred_at=conversion.occurred_at,
+        created_at=utcnow(),
+    )
+    session.add(commission)
+    session.flush()  # the unique source_key is the guard: a racing duplicate fails here
+    _append(
+        session,
+        commission,
+        Bucket.pending,
+        EntryType.accrual,
+        quote.amount,
+        f"{commission.id}:accrual",
+        "commission accrued",
+        check=not fresh,
+    )
+    return commission
+
+
+def complete(
+    session: Session, conversion: Conversion, completed_at: datetime, lock_days: int
+) -> Commission | None:
+    """The order is completed: the commission becomes approvable after the lock period.
+
+    Only the first completion counts (a replay does not push the date back).
+    """
+    commission = commission_for(session, conversion.id)
+    if commission is None:
+        return None
+    if commission.status == CommissionStatus.pending and commission.approvable_at is None:
+        commission.approvable_at = completed_at + timedelta(days=lock_days)
+    return commission
+
+
+def approve_due(session: Session, now: datetime, *, batch: int = 500) -> int:
+    """Move every pending commission whose lock period ended into approved. Returns how many
+    changed status (approved or, when refunds took everything, reversed).
+
+    On PostgreSQL two job workers split the work: `FOR UPDATE SKIP LOCKED` hands each
+    commission row to one of them (SQLite ignores the clause; it has one writer anyway).
+    """
+    changed = 0
+    while True:
+        commissions = session.scalars(
+            select(Commission)
+            .where(
+                Commission.status == CommissionStatus.pending.value,
+                Commission.approvable_at.is_not(None),
+                Commission.approvable_at <= now,
+            )
+            .order_by(Commission.approvable_at, Commission.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).all()
+        for commission in commissions:
+            _approve_one(session, commission, now)
+            changed += 1
+        session.flush()
+        if len(commissions) < batch:
+            return changed
+
+
+def _approve_one(session: Session, commission: Commission, now: datetime) -> None:
+    buckets = bucket_values(session, commission.id)
+    value = sum(buckets.values(), ZERO)
+    if value == ZERO and commission.amount != ZERO:
+        # Partial refunds rounded everything away: nothing to pay, so reversed, not approved.
+        _move(commission, CommissionStatus.reversed)
+        return
+    moving = buckets[Bucket.pending]
+    # Entries are stamped with the wall clock (when they were written); `now` is only the
+    # moment the lock periods are measured against.
+    _append(
+        session,
+        commission,
+        Bucket.pending,
+        EntryType.approval,
+        -moving,
+        f"{commission.id}:approve:pending",
+        "lock period over",
+    )
+    _append(
+        session,
+        commission,
+        Bucket.approved,
+        EntryType.approval,
+        moving,
+        f"{commission.id}:approve:approved",
+        "lock period over",
+    )
+    _move(commission, CommissionStatus.approved)
+    commission.approved_at = now
+
+
+def decline(session: Session, conversion: Conversion, reason: str) -> Commission | None:
+    """The order was declined: whatever is pending goes back to zero, status declined.
+
+    Declining is allowed only before approval; after it the money is payable and only a refund
+    can take it back (IllegalTransition).
+    """
+    commission = commission_for(session, conversion.id)
+    if commission is None:
+        return None
+    status = CommissionStatus(commission.status)
+    if status is CommissionStatus.declined:
+        return commission  # replay
+    _move(commission, CommissionStatus.declined)
+    pending = bucket_values(session, commission.id)[Bucket.pending]
+    _append(
+        session,
+        commission,
+        Bucket.pending,
+        EntryType.decline,
+        -pending,
+        f"{commission.id}:decline",
+        reason or "declined by the advertiser",
+    )
+    return commission
+
+
+@dataclass(frozen=True, slots=True)
+class RefundEffect:
+    """What one refund did to the commission: the signed movement (0 = nothing, a replay or an
+    out-of-order smaller cumulative amount) and the value after it."""
+
+    moved: Decimal
+    value: Decimal
+    reversed: bool
+
+
+def apply_refund(
+    session: Session, conversion: Conversion, cumulative_refunded: Decimal
+) -> RefundEffect:
+    """Bring the commission to what it is worth after `cumulative_refunded` (gross, in the
+    order currency, the total refunded so far — not this refund alone).
+
+    The target is computed from the original commission, so repeated partial refunds never
+    accumulate rounding. A smaller cumulative amount than one already applied targets a larger
+    value than the current one and is ignored: refunds only ever take money away.
+    """
+    from alliance.commissions.calculator import remaining_after_refund
+
+    commission = commission_for(session, conversion.id)
+    if commission is None:
+        return RefundEffect(ZERO, ZERO, reversed=False)
+    status = CommissionStatus(commission.status)
+    current = commission_value(session, commission.id)
+    if status in (CommissionStatus.declined, CommissionStatus.reversed):
+        return RefundEffect(ZERO, current, reversed=False)
+    if cumulative_refunded >= conversion.amount:
+        # Everything was refunded (also a zero-amount lead reported refunded): nothing is owed.
+        target = ZERO
+    else:
+        target = remaining_after_refund(
+            commission.amount, conversion.amount, cumulative_refunded, commission.currency
+        )
+        target = max(ZERO, round_money(target, commission.currency))
+    delta = target - current
+    full = target == ZERO
+    if delta >= ZERO:
+        if full and current == ZERO:
+            # Nothing left to take (a zero commission, or rounding took it): still reversed.
+            _move(commission, CommissionStatus.reversed)
+            return RefundEffect(ZERO, ZERO, reversed=True)
+        return RefundEffect(ZERO, current, reversed=False)
+    key = f"{commission.id}:refund:{_amount_key(cumulative_refunded)}"
+    reason = f"refund, {cumulative_refunded} {conversion.currency} refunded in total"
+    if status is CommissionStatus.pending:
+        bucket, entry_type = Bucket.pending, EntryType.reversal if full else EntryType.reduction
+    elif status is CommissionStatus.approved:
+        bucket, entry_type = Bucket.approved, EntryType.reversal if full else EntryType.reduction
+    else:
+        # Paid already: the money left. A negative entry in approved is netted against the
+        # partner's next payout (the payout run never pays a negative total).
+        bucket, entry_type = Bucket.approved, EntryType.adjustment
+    written = _append(session, commission, bucket, entry_type, delta, key, reason)
+    if full:
+        _move(commission, CommissionStatus.reversed)
+    return RefundEffect(delta if written else ZERO, target if written else current, full)
+
+
+def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commission:
+    """A payout included this approved commission: its approved money moves to paid.
+
+    `payout_ref` names the payout; paying the same commission again under the same payout is a
+    replay. The payout run (issue 5) calls this for each commission it settles.
+    """
+    commission = session.scalars(
+        select(Commission)
+        .where(Commission.id == commission_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if commission is None:
+        raise Conflict(f"no commission {commission_id}", field="commission_id")
+    if commission.status == CommissionStatus.paid:
+        return commission
+    _move(commission, CommissionStatus.paid)
+    approved = bucket_values(session, commission.id)[Bucket.approved]
+    _append(
+        session,
+        commission,
+        Bucket.approved,
+        EntryType.payment,
+        -approved,
+        f"{commission.id}:pay:{payout_ref}:approved",
+        f"paid in {payout_ref}",
+    )
+    _append(
+        session,
+        commission,
+        Bucket.paid,
+        EntryType.payment,
+        approved,
+        f"{commission.id}:pay:{payout_ref}:paid",
+        f"paid in {payout_ref}",
+    )
+    return commission
+
+
+# --- CPC -------------------------------------------------------------------------------------
+
+
+def cpc_source_key(program_id: str, partner_id: str, day: date) -> str:
+    return f"cpc:{program_id}:{partner_id}:{day.isoformat()}"
+
+
+def accrue_clicks(session: Session, day: date) -> int:
+    """CPC: one commission per (program, partner) for the valid unique visitors of one UTC day.
+
+    Counted from non-bot clicks of approved enrollments; a visitor counts once per partner per
+    day. Approvable after the program's lock period from the end of that day. Idempotent by
+    the source key `cpc:{program}:{partner}:{day}`. Returns how many commissions were created.
+    """
+    from alliance.commissions.calculator import quote_clicks
+    from alliance.commissions.terms import parse_terms
+    from alliance.programs.models import Enrollment, EnrollmentStatus
+    from alliance.tracking.models import Click
+
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    created = 0
+    for program, terms in _latest_terms(session):
+        if terms.rules.get("type") != "cpc":
+            continue
+        document = parse_terms(terms.rules, program.currency)
+        counts = session.execute(
+            select(Click.partner_id, func.count(func.distinct(Click.visitor_id)))
+            .join(
+                Enrollment,
+                and_(
+                    Enrollment.program_id == Click.program_id,
+                    Enrollment.partner_id == Click.partner_id,
+                ),
+            )
+            .where(
+                Click.program_id == program.id,
+                Click.occurred_at >= start,
+                Click.occurred_at < end,
+                Click.is_bot.is_(False),
+                Enrollment.status == EnrollmentStatus.approved.value,
+            )
+            .group_by(Click.partner_id)
+        ).all()
+        for partner_id, unique in counts:
+            key = cpc_source_key(program.id, partner_id, day)
+            if commission_for(session, key, lock=False) is not None:
+                continue
+            quote = quote_clicks(document, terms.version, int(unique), program.currency)
+            commission = Commission(
+                id=new_id(PREFIXES["commission"]),
+                source_key=key,
+                kind=CommissionKind.click.value,
+                conversion_id=None,
+                program_id=program.id,
+                partner_id=partner_id,
+                status=CommissionStatus.pending.value,
+                currency=quote.currency,
+                amount=quote.amount,
+                terms_id=terms.id,
+                terms_version=terms.version,
+                rule=dict(quote.rule),
+                arithmetic=quote.arithmetic[:2000],
+                occurred_at=start,
+                approvable_at=end + timedelta(days=program.lock_period_days),
+                created_at=utcnow(),
+            )
+            session.add(commission)
+            session.flush()
+            _append(
+                session,
+                commission,
+                Bucket.pending,
+                EntryType.accrual,
+                quote.amount,
+                f"{commission.id}:accrual",
+                f"{unique} valid unique clicks on {day}",
+            )
+            created += 1
+    return created
+
+
+def _latest_terms(session: Session) -> Iterable[tuple[Any, Any]]:
+    """(program, its latest terms version) for every program that has terms."""
+    from alliance.programs.models import CommissionTerms, Program
+
+    latest = (
+        select(CommissionTerms.program_id, func.max(CommissionTerms.version).label("version"))
+        .group_by(CommissionTerms.program_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Program, CommissionTerms)
+        .join(CommissionTerms, CommissionTerms.program_id == Program.id)
+        .join(
+            latest,
+            and_(
+                latest.c.program_id == CommissionTerms.program_id,
+                latest.c.version == CommissionTerms.version,
+            ),
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]

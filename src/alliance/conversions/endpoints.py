@@ -1,0 +1,431 @@
+"""`/postback`, `/px` and `/tag.js`: raw ASGI handlers in front of FastAPI, and the ingest pipeline.
+
+Why raw ASGI: a postback answer is a few bytes of JSON; FastAPI's routing and dependency
+machinery would cost more than the work itself (the same measurement as the redirect,
+DESIGN.md section 4). Why a pipeline: every request needs two commits (store raw, then apply),
+and an fsync per commit per request caps throughput at the disk's fsync rate. One writer
+thread per server process takes whatever requests are waiting and handles them as a batch:
+
+1. insert every raw request of the batch into `inbound_events`, COMMIT — from here nothing
+   acknowledged can be lost, even for garbage or bad tokens;
+2. in a second transaction, process each request inside its own SAVEPOINT (a rejected one
+   rolls back alone) and record each outcome on its inbound event, COMMIT;
+3. answer every request of the batch.
+
+A request that meets a unique-key race (another server process inserted the same order id
+first, PostgreSQL) is processed again on its own after the batch, and then answers duplicate.
+If step 2 fails as a whole, the events stay `received`, the clients get 503 and retry, and
+`alliance jobs run` reprocesses what they do not resend (docs/adr/0006).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from alliance.clock import utcnow
+from alliance.conversions import inbox
+from alliance.conversions.models import InboundStatus
+from alliance.conversions.postback import RawRequest, Rejected
+from alliance.conversions.service import Outcome, ProgramRejected, process_event
+from alliance.db.engine import transaction
+from alliance.settings import get_settings
+from alliance.tracking.visitor import hash_ip
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+BATCH_MAX = 256
+TRUNCATED = "x-alliance-truncated"  # marker header: the body was cut at max_body_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened to one inbound request."""
+
+    event_id: str
+    outcome: Outcome | None = None
+    rejected: Rejected | None = None
+    stored: bool = True  # False: not even the raw request could be committed (answer 503)
+
+
+# --- processing (shared with the reprocessing job and the retry endpoint) --------------------
+
+
+def process_stored(event_id: str, raw: RawRequest) -> Result:
+    """Process one already-stored event in its own transaction and record its outcome."""
+    now = utcnow()
+    for _attempt in range(3):
+        try:
+            with transaction() as session:
+                outcome = process_event(session, raw, event_id, now)
+                inbox.finish(
+                    session,
+                    event_id,
+                    status=InboundStatus(outcome.status),
+                    now=now,
+                    program_id=outcome.program_id,
+                    conversion_id=outcome.conversion_id,
+                )
+            return Result(event_id, outcome=outcome)
+        except Rejected as exc:
+            _record_rejection(event_id, exc)
+            return Result(event_id, rejected=exc)
+        except IntegrityError:
+            continue  # lost a unique-key race: the next attempt finds the winner's row
+    raise RuntimeError(f"inbound event {event_id} kept colliding on unique keys")
+
+
+def _record_rejection(event_id: str, exc: Rejected) -> None:
+    with transaction() as session:
+        _finish_rejected(session, event_id, exc)
+
+
+def _rejected_row(event_id: str, exc: Rejected) -> dict[str, Any]:
+    return inbox.outcome_row(
+        event_id,
+        status=InboundStatus.rejected,
+        now=utcnow(),
+        program_id=exc.program_id if isinstance(exc, ProgramRejected) else None,
+        reason=exc.reason,
+        field=exc.field,
+        detail=exc.detail,
+    )
+
+
+def _finish_rejected(session: Any, event_id: str, exc: Rejected) -> None:
+    inbox.finish_many(session, [_rejected_row(event_id, exc)])
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Job:
+    event: inbox.NewEvent
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Result]
+
+
+def _resolve(job: _Job, result: Result) -> None:
+    def set_result() -> None:
+        if not job.future.done():  # the client may have gone away
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(set_result)
+
+
+class IngestPipeline:
+    """One writer thread per server process; requests are batched while it is busy."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="alliance-ingest", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    async def submit(self, raw: RawRequest, ip_hash: str | None) -> Result:
+        if self._thread is None:
+            self.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(inbox.NewEvent(raw, ip_hash, utcnow()), loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < BATCH_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._handle(batch)
+            except Exception:
+                log.exception("ingest batch failed")
+                for job in batch:
+                    if not job.future.done():
+                        _resolve(job, Result(job.event.id, stored=False))
+            if stop:
+                return
+
+    def _handle(self, batch: list[_Job]) -> None:
+        try:
+            with transaction() as session:
+                inbox.store_many(session, [job.event for job in batch])
+        except Exception:
+            log.exception("could not store %d inbound events", len(batch))
+            for job in batch:
+                _resolve(job, Result(job.event.id, stored=False))
+            return
+
+        results: dict[str, Result] = {}
+        retry: list[_Job] = []
+        try:
+            with transaction() as session:
+                outcomes: list[dict[str, Any]] = []
+                for job in batch:
+                    event = job.event
+                    now = utcnow()
+                    savepoint = session.begin_nested()
+                    try:
+                        outcome = process_event(session, event.raw, event.id, now)
+                        savepoint.commit()
+                    except Rejected as refusal:
+                        savepoint.rollback()
+                        outcomes.append(_rejected_row(event.id, refusal))
+                        results[event.id] = Result(event.id, rejected=refusal)
+                        continue
+                    except IntegrityError:
+                        savepoint.rollback()
+                        retry.append(job)
+                        continue
+                    except OperationalError:
+                        raise  # the connection or lock is gone: the whole batch is retried
+                    except Exception:
+                        savepoint.rollback()
+                        log.exception("inbound event %s failed; left for reprocessing", event.id)
+                        results[event.id] = Result(event.id, stored=True)
+                        continue
+                    outcomes.append(
+                        inbox.outcome_row(
+                            event.id,
+                            status=InboundStatus(outcome.status),
+                            now=now,
+                            program_id=outcome.program_id,
+                            conversion_id=outcome.conversion_id,
+                        )
+                    )
+                    results[event.id] = Result(event.id, outcome=outcome)
+                # One statement records every outcome, committed with the effects.
+                inbox.finish_many(session, outcomes)
+        except Exception:
+            log.exception("processing a batch of %d inbound events failed", len(batch))
+            for job in batch:
+                _resolve(job, Result(job.event.id))
+            return
+        for job in batch:
+            if job in retry:
+                try:
+                    results[job.event.id] = process_stored(job.event.id, job.event.raw)
+                except Exception:
+                    log.exception("inbound event %s failed on retry", job.event.id)
+                    results[job.event.id] = Result(job.event.id)
+            _resolve(job, results.get(job.event.id, Result(job.event.id)))
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+# 1x1 transparent GIF.
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
+    b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+# The site tag: stores `alclid` from the landing URL first-party (cookie on the advertiser's
+# domain, 30 days, SameSite=Lax, plus localStorage) and fires /px with it on conversion.
+TAG_JS = (
+    b'(function(w,d){"use strict";\n'
+    b'var K="alclid",T=2592e3,s=d.currentScript,B=s&&s.src?new URL(s.src).origin:"",L;\n'
+    b"try{L=w.localStorage}catch(e){}\n"
+    b'function ok(v){return/^clk_[0-9A-Z]{26}$/.test(v||"")}\n'
+    b"var v=new URLSearchParams(w.location.search).get(K);\n"
+    b'if(ok(v)){d.cookie=K+"="+v+";path=/;max-age="+T+";samesite=lax"'
+    b'+(w.location.protocol=="https:"?";secure":"");\n'
+    b'try{L&&L.setItem(K,v+"|"+Date.now())}catch(e){}}\n'
+    b"function get(){var m=d.cookie.match(/(?:^|;\\s*)alclid=([^;]+)/);"
+    b"if(m&&ok(m[1]))return m[1];\n"
+    b'try{var x=(L&&L.getItem(K)||"").split("|");'
+    b"if(ok(x[0])&&Date.now()-x[1]<T*1e3)return x[0]}catch(e){}return null}\n"
+    b"w.alliance={conversion:function(o){var q=new URLSearchParams();\n"
+    b'["program","order_id","amount","currency","event"].forEach(function(k){'
+    b"if(o[k]!=null)q.set(k,o[k])});\n"
+    b"var c=get();if(c)q.set(K,c);"
+    b'var i=new Image(1,1);i.src=B+"/px?"+q;return i}};\n'
+    b"})(window,document);\n"
+)
+
+
+def _headers(*pairs: tuple[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _problem(status: int, detail: str, **extra: Any) -> bytes:
+    body = {
+        "type": "https://alliance.dev/problems/rejected-conversion",
+        "title": "Conversion rejected",
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return orjson.dumps({k: v for k, v in body.items() if v is not None})
+
+
+class InboundHandler:
+    """Answers /postback, /px and /tag.js without going through FastAPI."""
+
+    PATHS = frozenset({"/postback", "/px", "/tag.js"})
+
+    def __init__(self) -> None:
+        self.pipeline = IngestPipeline()
+        settings = get_settings()
+        self._secret = settings.secret_key
+        self._max_body = settings.max_body_bytes
+
+    async def start(self) -> None:
+        self.pipeline.start()
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.pipeline.stop)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if path == "/tag.js":
+            await _answer(
+                send,
+                200,
+                TAG_JS,
+                _headers(
+                    ("content-type", "application/javascript; charset=utf-8"),
+                    ("cache-control", "public, max-age=3600"),
+                ),
+            )
+            return
+        method = scope["method"]
+        source = "pixel" if path == "/px" else "postback"
+        allowed = ("GET", "HEAD") if source == "pixel" else ("GET", "POST")
+        if method not in allowed:
+            await _answer(
+                send,
+                405,
+                _problem(405, f"use {' or '.join(allowed)}"),
+                _headers(
+                    ("content-type", "application/problem+json"), ("allow", ", ".join(allowed))
+                ),
+            )
+            return
+        headers = inbox.keep_headers(scope.get("headers", []))
+        body, truncated = await self._read_body(receive) if method == "POST" else (b"", False)
+        if truncated:
+            headers[TRUNCATED] = "1"
+        client = scope.get("client")
+        ip_hash = hash_ip(self._secret, client[0]) if client else None
+        raw = RawRequest(source, method, scope.get("query_string", b""), headers, body)
+        result = await self.pipeline.submit(raw, ip_hash)
+        if source == "pixel":
+            # Always the image: the page must not break, and the reason is in the inbox.
+            await _answer(
+                send,
+                200,
+                PIXEL_GIF,
+                _headers(
+                    ("content-type", "image/gif"),
+                    ("cache-control", "no-store, no-cache, must-revalidate, max-age=0"),
+                ),
+            )
+            return
+        await self._postback_answer(send, result)
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            if not truncated:
+                if size + len(chunk) > self._max_body:
+                    # Keep what fits (the raw store never loses the request entirely) and
+                    # reject as oversized; the rest is read and dropped.
+                    chunks.append(chunk[: self._max_body - size])
+                    truncated = True
+                else:
+                    chunks.append(chunk)
+                size += len(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), truncated
+
+    async def _postback_answer(self, send: Send, result: Result) -> None:
+        json_type = ("content-type", "application/json")
+        problem_type = ("content-type", "application/problem+json")
+        if result.outcome is not None:
+            body = orjson.dumps(
+                {
+                    "status": result.outcome.status,
+                    "conversion_id": result.outcome.conversion_id,
+                    "inbound_event_id": result.event_id,
+                }
+            )
+            await _answer(send, 200, body, _headers(json_type))
+        elif result.rejected is not None:
+            exc = result.rejected
+            body = _problem(
+                exc.status,
+                exc.detail,
+                field=exc.field,
+                reason=exc.reason,
+                inbound_event_id=result.event_id,
+                instance="/postback",
+            )
+            await _answer(send, exc.status, body, _headers(problem_type))
+        elif not result.stored:
+            body = _problem(
+                503, "the postback could not be stored; send it again", reason="unavailable"
+            )
+            await _answer(send, 503, body, _headers(problem_type, ("retry-after", "1")))
+        else:
+            body = _problem(
+                503,
+                "stored but not processed yet; it will be processed, or send it again",
+                reason="internal_error",
+                inbound_event_id=result.event_id,
+            )
+            await _answer(send, 503, body, _headers(problem_type, ("retry-after", "5")))

@@ -1,0 +1,554 @@
+"""Conversion ingestion: from a stored inbound event to a conversion, its status and its money.
+
+`process_event` is the whole path for one raw request (postback or pixel) inside one session:
+decode and validate the parameters, authenticate, then `record` the conversion report —
+create (attribute, price, accrue) or move an existing conversion (complete, decline, refund).
+It raises `Rejected` with a stable reason code; the caller rolls the session back and keeps
+the reason on the inbound event (docs/adr/0006).
+
+Idempotency is the database's: (program_id, order_id, kind) is unique on conversions, the
+commission's source_key is unique, ledger entries carry unique keys. Two identical postbacks
+racing on PostgreSQL both pass the "not there yet" check, one insert fails with an
+IntegrityError, and the caller processes that event again, which now finds the conversion and
+answers duplicate. On SQLite the write transaction is BEGIN IMMEDIATE, so they never overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
+
+from alliance.api.fields import is_public_id
+from alliance.attribution.rules import Attribution, ClickFact, OrderFacts, attribute
+from alliance.commissions import service as ledger
+from alliance.commissions.calculator import (
+    LineFacts,
+    SaleFacts,
+    commission_base,
+    quote_conversion,
+)
+from alliance.commissions.models import CommissionStatus
+from alliance.commissions.terms import TermsDocument, parse_terms
+from alliance.conversions.inbox import cookie
+from alliance.conversions.models import (
+    CONVERSION_TRANSITIONS,
+    Conversion,
+    ConversionEvent,
+    ConversionStatus,
+    CustomerBinding,
+)
+from alliance.conversions.postback import (
+    ConversionInput,
+    RawRequest,
+    Rejected,
+    authenticate,
+    decode_params,
+    read_conversion,
+)
+from alliance.errors import InvalidInput
+from alliance.ids import PREFIXES, new_id
+from alliance.programs.models import (
+    AttributionPriority,
+    CommissionTerms,
+    Coupon,
+    Enrollment,
+    EnrollmentStatus,
+    Program,
+)
+from alliance.settings import get_settings
+from alliance.tracking.models import Click
+
+# How many of a visitor's clicks attribution looks at (newest first); a visitor with more
+# clicks than this inside one window is a bot farm, and the newest ones decide anyway.
+MAX_PATH_CLICKS = 100
+
+OutcomeStatus = Literal["accepted", "duplicate"]
+
+# The hot-path queries, built once with bind parameters: building a statement per request
+# costs more CPU than executing it (SQLAlchemy caches the compiled form, not the expression).
+_EXISTING = (
+    select(Conversion)
+    .where(
+        Conversion.program_id == bindparam("program_id"),
+        Conversion.order_id == bindparam("order_id"),
+        Conversion.kind == bindparam("kind"),
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+# Served by the index (program_id, visitor_id, occurred_at).
+_VISITOR_CLICKS = (
+    select(Click)
+    .where(
+        Click.program_id == bindparam("program_id"),
+        Click.visitor_id == bindparam("visitor_id"),
+        Click.occurred_at >= bindparam("since"),
+        Click.occurred_at <= bindparam("until"),
+    )
+    .order_by(Click.occurred_at.desc())
+    .limit(MAX_PATH_CLICKS)
+)
+_COUPON_OWNER = select(Coupon.partner_id).where(
+    Coupon.program_id == bindparam("program_id"), Coupon.code_key == bindparam("code_key")
+)
+_BINDING = select(CustomerBinding).where(
+    CustomerBinding.program_id == bindparam("program_id"),
+    CustomerBinding.customer_id == bindparam("customer_id"),
+)
+_ENROLLMENT = select(Enrollment.status, Enrollment.group).where(
+    Enrollment.program_id == bindparam("program_id"),
+    Enrollment.partner_id == bindparam("partner_id"),
+)
+_LATEST_TERMS = (
+    select(CommissionTerms)
+    .where(CommissionTerms.program_id == bindparam("program_id"))
+    .order_by(CommissionTerms.version.desc())
+    .limit(1)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: OutcomeStatus
+    conversion_id: str
+    program_id: str
+
+
+class ProgramRejected(Rejected):
+    """A rejection that knows the program it concerns (kept on the inbound event)."""
+
+    def __init__(self, inner: Rejected, program_id: str) -> None:
+        super().__init__(inner.reason, inner.detail, field=inner.field)
+        self.program_id = program_id
+
+
+# --- the whole path --------------------------------------------------------------------------
+
+
+def process_event(session: Session, raw: RawRequest, event_id: str, now: datetime) -> Outcome:
+    """Apply one stored inbound request. Raises Rejected (possibly a ProgramRejected)."""
+    params = decode_params(raw, get_settings().max_body_bytes)
+    program_id = params.text("program")
+    if program_id is None:
+        raise Rejected("missing_field", "program is required", field="program")
+    program = _program(session, program_id)
+    try:
+        if raw.source != "pixel":
+            authenticate(params, program.postback_token)
+        visitor = cookie(raw.headers, f"alc_{program.id}") if raw.source == "pixel" else None
+        report = read_conversion(
+            params,
+            program_id=program.id,
+            program_currency=program.currency,
+            now=now,
+            visitor_id=visitor if visitor and is_public_id(visitor, "vis") else None,
+        )
+        if raw.source == "pixel" and report.click_id is None:
+            # The tag passes the first-party alclid; the cookie is a fallback for a tag served
+            # from the advertiser's own domain.
+            stored = cookie(raw.headers, "alclid")
+            if stored and is_public_id(stored, "clk"):
+                report = replace(report, click_id=stored)
+        if raw.source == "pixel" and report.status != "pending":
+            # The pixel is authenticated by nothing: it may only report new, pending orders.
+            raise Rejected(
+                "bad_status", "the pixel can only report pending conversions", field="status"
+            )
+        return record(session, program, report, event_id, now, pixel=raw.source == "pixel")
+    except Rejected as exc:
+        if isinstance(exc, ProgramRejected):
+            raise
+        raise ProgramRejected(exc, program.id) from None
+
+
+def _program(session: Session, program_id: str) -> Program:
+    found = session.get(Program, program_id) if is_public_id(program_id, "prg") else None
+    if found is None:
+        raise Rejected("unknown_program", f"no program {program_id[:40]!r}", field="program")
+    return found
+
+
+def record(
+    session: Session,
+    program: Program,
+    report: ConversionInput,
+    event_id: str | None,
+    now: datetime,
+    *,
+    pixel: bool = False,
+) -> Outcome:
+    """Create the conversion or move it along its lifecycle. Locks an existing conversion row
+    (PostgreSQL) so two status changes of one order are applied one after the other."""
+    existing = session.scalars(
+        _EXISTING,
+        {"program_id": program.id, "order_id": report.order_id, "kind": report.kind},
+    ).first()
+    if existing is None:
+        conversion = _create(session, program, report, event_id, now)
+        if report.status != "pending":
+            _transition(session, program, conversion, report, event_id, now)
+        return Outcome("accepted", conversion.id, program.id)
+    if pixel:
+        return Outcome("duplicate", existing.id, program.id)
+    changed = _transition(session, program, existing, report, event_id, now)
+    return Outcome("accepted" if changed else "duplicate", existing.id, program.id)
+
+
+# --- creation --------------------------------------------------------------------------------
+
+
+# Parsed terms by (terms id, currency). Terms rows are never updated (a change is a new
+# version with a new id), so a parse per id is final and the cache never goes stale.
+_TERMS_CACHE: dict[tuple[str, str], TermsDocument] = {}
+
+
+def terms_document(terms: CommissionTerms, currency: str) -> TermsDocument:
+    key = (terms.id, currency)
+    found = _TERMS_CACHE.get(key)
+    if found is None:
+        if len(_TERMS_CACHE) > 4096:
+            _TERMS_CACHE.clear()
+        found = _TERMS_CACHE[key] = parse_terms(terms.rules, currency)
+    return found
+
+
+def latest_terms(session: Session, program_id: str) -> CommissionTerms | None:
+    return session.scalars(_LATEST_TERMS, {"program_id": program_id}).first()
+
+
+def _clicks_for(
+    session: Session, program: Program, report: ConversionInput, order_at: datetime
+) -> tuple[list[ClickFact], str | None]:
+    """The visitor's clicks in the program up to the order, and how the visitor was found."""
+    window = timedelta(days=program.cookie_window_days)
+    named: Click | None = None
+    visitor = report.visitor_id
+    method = "cookie" if visitor else None
+    if report.click_id is not None:
+        if is_public_id(report.click_id, "clk"):
+            named = session.get(Click, report.click_id)
+        if named is None:
+            raise Rejected("unknown_click", "no click with this id", field="click_id")
+        if named.program_id != program.id:
+            raise Rejected(
+                "click_other_program", "the click belongs to another program", field="click_id"
+            )
+        visitor, method = named.visitor_id, "click_id"
+    if visitor is None:
+        return [], None
+    # Served by the index (program_id, visitor_id, occurred_at): the last click in the window
+    # wins even when the advertiser sent back an older click id of the same visitor.
+    rows = list(
+        session.scalars(
+            _VISITOR_CLICKS,
+            {
+                "program_id": program.id,
+                "visitor_id": visitor,
+                "since": order_at - window - timedelta(days=1),
+                "until": order_at,
+            },
+        )
+    )
+    if named is not None and all(c.id != named.id for c in rows):
+        rows.append(named)  # outside the query's range: still shown, and explains a refusal
+    facts = [ClickFact(c.id, c.program_id, c.partner_id, c.occurred_at, c.is_bot) for c in rows]
+    return facts, method
+
+
+def _create(
+    session: Session,
+    program: Program,
+    report: ConversionInput,
+    event_id: str | None,
+    now: datetime,
+) -> Conversion:
+    amount = report.amount
+    if amount is None:
+        if report.kind == "sale":
+            raise Rejected("missing_field", "amount is required for a new sale", field="amount")
+        amount = Decimal(0)
+    order_at = report.occurred_at or now
+    clicks, click_method = _clicks_for(session, program, report, order_at)
+    coupon_partner = None
+    if report.coupon is not None:
+        coupon_partner = session.scalar(
+            _COUPON_OWNER, {"program_id": program.id, "code_key": report.coupon.upper()}
+        )
+    binding = None
+    if report.customer_id is not None:
+        binding = session.scalars(
+            _BINDING, {"program_id": program.id, "customer_id": report.customer_id}
+        ).first()
+    result = attribute(
+        OrderFacts(
+            program_id=program.id,
+            occurred_at=order_at,
+            window=timedelta(days=program.cookie_window_days),
+            coupon_partner_id=coupon_partner,
+            customer_partner_id=binding.partner_id if binding else None,
+            coupon_beats_click=program.attribution_priority == AttributionPriority.coupon,
+        ),
+        clicks,
+    )
+    if not isinstance(result, Attribution):
+        reason = "no_attribution" if result.reason == "no_click" else result.reason
+        raise Rejected(reason, result.detail, field="click_id" if report.click_id else None)
+    attributed_by = {"click": click_method or "click_id", "coupon": "coupon"}.get(
+        result.method, "customer"
+    )
+
+    enrollment = session.execute(
+        _ENROLLMENT, {"program_id": program.id, "partner_id": result.partner_id}
+    ).first()
+    if enrollment is None or enrollment.status != EnrollmentStatus.approved:
+        raise Rejected(
+            "partner_not_approved",
+            f"the attributed partner {result.partner_id} is not approved in this program",
+            field="click_id" if result.method == "click" else result.method,
+        )
+    terms = latest_terms(session, program.id)
+    if terms is None:
+        raise Rejected("no_terms", "the program has no commission terms yet", field="program")
+    try:
+        document = terms_document(terms, program.currency)
+    except InvalidInput as exc:  # stored terms that no longer validate: an operator problem
+        raise Rejected("no_terms", f"the program's terms are invalid: {exc.detail}") from None
+
+    new_customer = report.new_customer
+    if new_customer is None and report.customer_id is not None:
+        new_customer = binding is None
+    orders_before, sales_before = _month_volume(
+        session, program.id, result.partner_id, order_at, document
+    )
+    facts = SaleFacts(
+        kind=report.kind,
+        currency=report.currency,
+        amount=amount,
+        tax=report.tax,
+        shipping=report.shipping,
+        items=tuple(LineFacts(i.sku, i.category, i.amount, i.quantity) for i in report.items),
+        buyer_country=report.buyer_country,
+        new_customer=new_customer,
+        partner_group=enrollment.group,
+        month_orders_before=orders_before,
+        month_sales_before=sales_before,
+    )
+    quote = quote_conversion(document, terms.version, facts)
+    conversion = Conversion(
+        id=new_id(PREFIXES["conversion"]),
+        program_id=program.id,
+        partner_id=result.partner_id,
+        order_id=report.order_id,
+        kind=report.kind,
+        status=ConversionStatus.pending.value,
+        currency=report.currency,
+        amount=amount,
+        net_amount=commission_base(document, facts),
+        tax_amount=report.tax,
+        shipping_amount=report.shipping,
+        refunded_amount=Decimal(0),
+        items=[
+            {"sku": i.sku, "category": i.category, "amount": str(i.amount), "quantity": i.quantity}
+            for i in report.items
+        ],
+        click_id=result.click_id,
+        coupon=report.coupon,
+        customer_id=report.customer_id,
+        new_customer=new_customer,
+        buyer_country=report.buyer_country,
+        attributed_by=attributed_by,
+        click_path=[dict(step) for step in result.path],
+        terms_id=terms.id,
+        occurred_at=order_at,
+        created_at=now,
+    )
+    session.add(conversion)
+    session.flush()  # the unique (program, order, kind) is the guard against racing twins
+    _event(session, conversion, "created", event_id, now)
+    if report.customer_id is not None and binding is None and report.kind == "sale":
+        # The first sale binds the customer to its partner: their later orders without a click
+        # or coupon (subscriptions, repeat buyers) are the partner's too.
+        session.add(
+            CustomerBinding(
+                program_id=program.id,
+                customer_id=report.customer_id,
+                partner_id=result.partner_id,
+                first_conversion_id=conversion.id,
+                created_at=now,
+            )
+        )
+    ledger.accrue(session, conversion, quote, terms, fresh=True)
+    return conversion
+
+
+def _month_volume(
+    session: Session,
+    program_id: str,
+    partner_id: str,
+    order_at: datetime,
+    document: TermsDocument,
+) -> tuple[int, Decimal]:
+    """The partner's non-declined conversions in the program this calendar month before this
+    one: (count, sum of commission bases). Only queried when the terms have tiers."""
+    if document.tier_measure is None:
+        return 0, Decimal(0)
+    month_start = order_at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    where = (
+        Conversion.program_id == program_id,
+        Conversion.partner_id == partner_id,
+        Conversion.status != ConversionStatus.declined.value,
+        Conversion.occurred_at >= month_start,
+        Conversion.occurred_at < order_at,
+    )
+    if document.tier_measure == "min_orders":
+        count = session.scalar(select(func.count()).select_from(Conversion).where(*where))
+        return int(count or 0), Decimal(0)
+    nets = list(session.scalars(select(Conversion.net_amount).where(*where)))
+    return len(nets), sum(nets, Decimal(0))
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def _event(
+    session: Session,
+    conversion: Conversion,
+    kind: str,
+    event_id: str | None,
+    now: datetime,
+    *,
+    refunded: Decimal | None = None,
+    note: str | None = None,
+) -> None:
+    session.add(
+        ConversionEvent(
+            id=new_id(PREFIXES["conversion_event"]),
+            conversion_id=conversion.id,
+            kind=kind,
+            status=conversion.status,
+            refunded_amount=refunded,
+            inbound_event_id=event_id,
+            note=note,
+            occurred_at=now,
+        )
+    )
+
+
+def _illegal(conversion: Conversion, target: str) -> Rejected:
+    return Rejected(
+        "illegal_transition",
+        f"order {conversion.order_id} is {conversion.status}; it cannot become {target}",
+        field="status",
+    )
+
+
+def _transition(
+    session: Session,
+    program: Program,
+    conversion: Conversion,
+    report: ConversionInput,
+    event_id: str | None,
+    now: datetime,
+) -> bool:
+    """Apply the reported status to an existing conversion. True if anything changed."""
+    current = ConversionStatus(conversion.status)
+    target = report.status
+    if target == "pending":
+        # A replay of the first report (trackers resend it): never moves an order backwards.
+        return False
+    if target == "completed":
+        if current is ConversionStatus.completed:
+            return False
+        if ConversionStatus.completed not in CONVERSION_TRANSITIONS[current]:
+            raise _illegal(conversion, target)
+        return complete_conversion(session, program, conversion, event_id, now)
+    if target == "declined":
+        if current is ConversionStatus.declined:
+            return False
+        return decline_conversion(session, conversion, "declined by the advertiser", event_id, now)
+    # refunded: refund_amount is the cumulative gross refunded so far; absent = everything.
+    cumulative = report.refund_amount if report.refund_amount is not None else conversion.amount
+    return refund_conversion(session, conversion, cumulative, event_id, now)
+
+
+def complete_conversion(
+    session: Session,
+    program: Program,
+    conversion: Conversion,
+    event_id: str | None,
+    now: datetime,
+) -> bool:
+    """pending → completed: the lock period starts now (the time we were told, so a backdated
+    report cannot shorten it)."""
+    if conversion.status != ConversionStatus.pending:
+        if conversion.status == ConversionStatus.completed:
+            return False
+        raise _illegal(conversion, "completed")
+    conversion.status = ConversionStatus.completed.value
+    conversion.completed_at = now
+    ledger.complete(session, conversion, now, program.lock_period_days)
+    _event(session, conversion, "completed", event_id, now)
+    return True
+
+
+def decline_conversion(
+    session: Session, conversion: Conversion, reason: str, event_id: str | None, now: datetime
+) -> bool:
+    """pending (or completed, still in its lock period) → declined. Once the commission is
+    approved the order can only be refunded."""
+    current = ConversionStatus(conversion.status)
+    if current is ConversionStatus.declined:
+        return False
+    allowed = ConversionStatus.declined in CONVERSION_TRANSITIONS[current]
+    if current is ConversionStatus.completed:
+        commission = ledger.commission_for(session, conversion.id)
+        allowed = commission is not None and commission.status == CommissionStatus.pending
+    if not allowed:
+        raise _illegal(conversion, "declined")
+    try:
+        ledger.decline(session, conversion, reason)
+    except ledger.IllegalTransition as exc:
+        raise Rejected("illegal_transition", exc.detail, field="status") from None
+    conversion.status = ConversionStatus.declined.value
+    conversion.decline_reason = reason[:500]
+    _event(session, conversion, "declined", event_id, now, note=reason)
+    return True
+
+
+def refund_conversion(
+    session: Session,
+    conversion: Conversion,
+    cumulative: Decimal,
+    event_id: str | None,
+    now: datetime,
+) -> bool:
+    """Apply a refund given as the cumulative gross amount refunded so far. A replay or an
+    out-of-order smaller amount changes nothing; the full amount reverses the commission."""
+    current = ConversionStatus(conversion.status)
+    if current is ConversionStatus.refunded:
+        return False
+    if current is ConversionStatus.declined:
+        raise _illegal(conversion, "refunded")
+    if cumulative > conversion.amount:
+        raise Rejected(
+            "bad_amount",
+            f"refund_amount {cumulative} is more than the order amount {conversion.amount}",
+            field="refund_amount",
+        )
+    full = cumulative >= conversion.amount
+    if not full and cumulative <= conversion.refunded_amount:
+        return False
+    try:
+        ledger.apply_refund(session, conversion, cumulative)
+    except ledger.IllegalTransition as exc:
+        raise Rejected("illegal_transition", exc.detail, field="status") from None
+    conversion.refunded_amount = max(cumulative, conversion.refunded_amount)
+    if full:
+        conversion.status = ConversionStatus.refunded.value
+    _event(session, conversion, "refund", event_id, now, refunded=cumulative)
+    return True
