@@ -84,5 +84,3 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="default")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
-
-

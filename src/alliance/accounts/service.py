@@ -35,14 +35,20 @@ class Principal:
         return self.kind is AccountKind.partner
 
 
-_KEY_PREFIX = {AccountKind.operator: "alo", AccountKind.advertiser: "ala", AccountKind.partner: "alp"}
+_KEY_PREFIX = {
+    AccountKind.operator: "alo",
+    AccountKind.advertiser: "ala",
+    AccountKind.partner: "alp",
+}
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def issue_api_key(session: Session, kind: AccountKind, owner_id: str, label: str = "default") -> str:
+def issue_api_key(
+    session: Session, kind: AccountKind, owner_id: str, label: str = "default"
+) -> str:
     """Create a key for an account and return it. Only its hash is kept."""
     key = f"{_KEY_PREFIX[kind]}_{secrets.token_urlsafe(32)}"
     session.add(
@@ -72,7 +78,9 @@ def authenticate(session: Session, key: str) -> Principal:
 
 
 def create_operator(session: Session, name: str, email: str | None = None) -> tuple[Operator, str]:
-    operator = Operator(id=new_id(PREFIXES["operator"]), name=name, email=email, created_at=utcnow())
+    operator = Operator(
+        id=new_id(PREFIXES["operator"]), name=name, email=email, created_at=utcnow()
+    )
     session.add(operator)
     session.flush()
     return operator, issue_api_key(session, AccountKind.operator, operator.id)

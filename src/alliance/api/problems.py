@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,7 +22,7 @@ def problem_response(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def _field_from_loc(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field_from_loc(loc: Sequence[Any]) -> str:
     # ("body", "commission", "percent") -> "commission.percent"; ("query", "from") -> "from"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -36,7 +37,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
-        field = _field_from_loc(first.get("loc", ()))
+        # A JSON syntax error's loc is ("body", <byte offset>): the offset is no field name.
+        is_syntax = first.get("type") == "json_invalid"
+        field = "body" if is_syntax else _field_from_loc(first.get("loc", ()))
         body = {
             "type": "https://alliance.dev/problems/invalid-input",
             "title": "Invalid input",
@@ -44,7 +47,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             "detail": f"{field}: {first.get('msg', 'invalid')}",
             "field": field,
             "errors": [
-                {"field": _field_from_loc(e.get("loc", ())), "message": str(e.get("msg", ""))}
+                {
+                    "field": "body"
+                    if e.get("type") == "json_invalid"
+                    else _field_from_loc(e.get("loc", ())),
+                    "message": str(e.get("msg", "")),
+                }
                 for e in errors[:20]
             ],
             "instance": request.url.path,
@@ -60,6 +68,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             "detail": str(exc.detail),
             "instance": request.url.path,
         }
+        if exc.status_code == 400 and "body" in str(exc.detail).lower():
+            body["field"] = "body"  # FastAPI's "error parsing the body" (e.g. invalid UTF-8)
         return problem_response(exc.status_code, body)
 
     @app.exception_handler(Exception)

@@ -33,9 +33,7 @@ class Program(Base):
     # Hosts a deep link (`url=`) may point to, besides the landing URL's own host.
     deeplink_domains: Mapped[list[str]] = mapped_column(default=list)
     store_wide: Mapped[bool] = mapped_column(default=True)
-    attribution_priority: Mapped[str] = mapped_column(
-        String(8), default=AttributionPriority.coupon
-    )
+    attribution_priority: Mapped[str] = mapped_column(String(8), default=AttributionPriority.coupon)
     # Shared secret sent as `token=` on postbacks, or the HMAC-SHA256 key of `signature=`.
     postback_token: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(4000), default="")
