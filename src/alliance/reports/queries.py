@@ -1,0 +1,824 @@
+"""The four reports, read from the raw tables (rollups come later).
+
+Counting happens in SQL (COUNT, COUNT DISTINCT) on the indexes that carry `program_id` and
+the event time first. Money is never summed in SQL: `Amount` is TEXT on SQLite, where SUM()
+goes through floats, so the queries fetch narrow rows and add `Decimal`s in Python, grouped
+by currency. Days are UTC calendar days: on SQLite, where datetimes are naive UTC text, the
+day is the text's first 10 characters; on PostgreSQL it is the timestamptz seen in UTC.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from alliance.accounts.models import AccountKind, Partner
+from alliance.accounts.service import Principal
+from alliance.clock import as_utc
+from alliance.commissions.models import Commission, CommissionStatus, EntryType, LedgerEntry
+from alliance.conversions.models import (
+    Conversion,
+    ConversionEvent,
+    ConversionKind,
+    ConversionStatus,
+)
+from alliance.errors import InvalidInput, NotFound
+from alliance.money import round_money
+from alliance.programs.models import Enrollment, Program
+from alliance.reports.schemas import (
+    CommissionByStatus,
+    Kpis,
+    Named,
+    OrdersGroup,
+    OrdersReport,
+    OrdersRow,
+    RefundsGroup,
+    RefundsReport,
+    RefundsRow,
+    StatusChange,
+    TrafficGroup,
+    TrafficReport,
+    TrafficRow,
+    Transaction,
+    TransactionCommission,
+    TransactionsPage,
+)
+from alliance.tracking.models import Click, Link
+
+ORDER_KINDS = (ConversionKind.sale.value, ConversionKind.lead.value)
+# Ledger movements that give commission back because the order was refunded.
+REFUND_ENTRY_TYPES = (
+    EntryType.reduction.value,
+    EntryType.reversal.value,
+    EntryType.adjustment.value,
+)
+RATIO = Decimal("0.0001")
+# IN lists are cut to this size so no engine meets its bound-parameter limit.
+BATCH = 500
+
+
+# --- what is asked, by whom -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the caller may see, with its own filters already folded in."""
+
+    program_ids: tuple[str, ...] | None  # None: every program (the operator, unfiltered)
+    partner_id: str | None  # only this partner's rows
+    viewer: AccountKind = AccountKind.operator
+    viewer_id: str | None = None
+
+    @property
+    def sees_roi(self) -> bool:
+        # ROI is the advertiser's question (what the channel returns on what it costs).
+        return self.viewer is not AccountKind.partner
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    sub1: str | None = None
+    country: str | None = None  # ISO 3166 alpha-2, upper case
+    device: str | None = None
+
+    def echo(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in (("sub1", self.sub1), ("country", self.country), ("device", self.device))
+            if v is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    start: date  # first UTC day, inclusive
+    end: date  # last UTC day, inclusive
+    scope: Scope
+    filters: Filters = field(default_factory=Filters)
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, UTC)
+
+    @property
+    def end_at(self) -> datetime:
+        """Exclusive upper bound: midnight after the last day."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, UTC)
+
+    def echo_filters(self) -> dict[str, str]:
+        echo = self.filters.echo()
+        if self.scope.program_ids is not None and len(self.scope.program_ids) == 1:
+            echo["program_id"] = self.scope.program_ids[0]
+        if self.scope.partner_id is not None:
+            echo["partner_id"] = self.scope.partner_id
+        return echo
+
+
+def resolve_scope(
+    session: Session, who: Principal, program_id: str | None, partner_id: str | None
+) -> Scope:
+    """Fold the caller's account into its filters.
+
+    An advertiser sees its programs only: naming another's program answers 404, as if it did
+    not exist. A partner sees its own rows only; it may narrow them to one program.
+    """
+    if program_id is not None and session.get(Program, program_id) is None:
+        raise NotFound("no such program", field="program_id")
+    if who.is_operator:
+        if partner_id is not None and session.get(Partner, partner_id) is None:
+            raise NotFound("no such partner", field="partner_id")
+        return Scope((program_id,) if program_id else None, partner_id, who.kind, who.id)
+    if who.is_advertiser:
+        own = tuple(
+            session.scalars(
+                select(Program.id).where(Program.advertiser_id == who.id).order_by(Program.id)
+            )
+        )
+        if program_id is not None and program_id not in own:
+            raise NotFound("no such program", field="program_id")
+        if partner_id is not None:
+            enrolled = session.scalar(
+                select(Enrollment.id)
+                .where(Enrollment.partner_id == partner_id, Enrollment.program_id.in_(own))
+                .limit(1)
+            )
+            if enrolled is None:
+                raise NotFound("no such partner in your programs", field="partner_id")
+        return Scope((program_id,) if program_id else own, partner_id, who.kind, who.id)
+    if partner_id is not None and partner_id != who.id:
+        raise NotFound("no such partner", field="partner_id")
+    return Scope((program_id,) if program_id else None, who.id, who.kind, who.id)
+
+
+def operator_scope(program_id: str | None = None, partner_id: str | None = None) -> Scope:
+    """The CLI's scope: the operator, with optional filters (not checked against the DB)."""
+    return Scope((program_id,) if program_id else None, partner_id)
+
+
+def _scoped(scope: Scope, program_col: Any, partner_col: Any) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if scope.program_ids is not None:
+        conds.append(program_col.in_(scope.program_ids))
+    if scope.partner_id is not None:
+        conds.append(partner_col == scope.partner_id)
+    return conds
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _day(session: Session, column: Any) -> ColumnElement[str]:
+    """'YYYY-MM-DD' of a UTC datetime column, in SQL, on either engine."""
+    if _dialect(session) == "sqlite":
+        # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC, see db.base.UTCDateTime).
+        return func.substr(column, 1, 10)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+
+
+def _day_of(value: datetime) -> str:
+    return as_utc(value).date().isoformat()
+
+
+def _ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), BATCH):
+        yield items[i : i + BATCH]
+
+
+def _labels(session: Session, group: str, keys: Iterable[str | None]) -> dict[str, str]:
+    """Readable names for id groups, in one IN query per batch (never one per row)."""
+    ids = sorted({k for k in keys if k is not None})
+    found: dict[str, str] = {}
+    if group not in ("partner", "program", "link") or not ids:
+        return found
+    for chunk in _chunks(ids):
+        if group == "partner":
+            rows = session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(chunk)))
+            found.update({r[0]: r[1] for r in rows})
+        elif group == "program":
+            rows = session.execute(select(Program.id, Program.name).where(Program.id.in_(chunk)))
+            found.update({r[0]: r[1] for r in rows})
+        else:
+            links = session.execute(
+                select(Link.id, Link.code, Link.label).where(Link.id.in_(chunk))
+            )
+            found.update({r[0]: f"{r[1]} {r[2]}".strip() for r in links})
+    return found
+
+
+def _sort_key(key: str | None) -> tuple[bool, str]:
+    return (key is not None, key or "")
+
+
+# --- traffic ----------------------------------------------------------------------------
+
+
+def _click_where(q: ReportQuery) -> list[ColumnElement[bool]]:
+    # (program_id, occurred_at) and (partner_id, occurred_at) indexes serve these.
+    conds = [Click.occurred_at >= q.start_at, Click.occurred_at < q.end_at]
+    conds += _scoped(q.scope, Click.program_id, Click.partner_id)
+    if q.filters.sub1 is not None:
+        conds.append(Click.sub1 == q.filters.sub1)
+    if q.filters.country is not None:
+        conds.append(Click.country == q.filters.country)
+    if q.filters.device is not None:
+        conds.append(Click.device == q.filters.device)
+    return conds
+
+
+def _traffic_key(session: Session, group: TrafficGroup) -> Any:
+    return {
+        TrafficGroup.day: _day(session, Click.occurred_at),
+        TrafficGroup.partner: Click.partner_id,
+        TrafficGroup.program: Click.program_id,
+        TrafficGroup.link: Click.link_id,
+        TrafficGroup.sub1: Click.sub1,
+        TrafficGroup.country: Click.country,
+        TrafficGroup.device: Click.device,
+    }[group]
+
+
+def _traffic_columns() -> list[Any]:
+    valid = not_(Click.is_bot)
+    return [
+        func.count(),
+        func.count(distinct(Click.visitor_id)),
+        func.coalesce(func.sum(case((valid, 1), else_=0)), 0),
+        func.count(distinct(case((valid, Click.visitor_id)))),
+    ]
+
+
+def _traffic_row(key: str | None, label: str | None, counts: Sequence[Any]) -> TrafficRow:
+    clicks, uniques, valid, unique_valid = (int(c or 0) for c in counts)
+    return TrafficRow(
+        group=key,
+        label=label,
+        clicks=clicks,
+        unique_visitors=uniques,
+        valid_clicks=valid,
+        bot_clicks=clicks - valid,
+        unique_valid_visitors=unique_valid,
+    )
+
+
+def traffic_report(session: Session, q: ReportQuery, group: TrafficGroup) -> TrafficReport:
+    key = _traffic_key(session, group).label("k")
+    where = _click_where(q)
+    grouped = session.execute(select(key, *_traffic_columns()).where(*where).group_by(key)).all()
+    # Unique visitors do not add up across groups, so the totals are their own query.
+    total = session.execute(select(*_traffic_columns()).where(*where)).one()
+    labels = _labels(session, group.value, (r[0] for r in grouped))
+    rows = sorted(
+        (_traffic_row(r[0], labels.get(r[0]) if r[0] else None, r[1:]) for r in grouped),
+        key=lambda r: _sort_key(r.group),
+    )
+    return TrafficReport(
+        report="traffic",
+        from_=q.start,
+        to=q.end,
+        group_by=group.value,
+        filters=q.echo_filters(),
+        rows=rows,
+        totals=_traffic_row(None, None, total),
+    )
+
+
+def valid_clicks_by(session: Session, q: ReportQuery, group: str | None) -> dict[str | None, int]:
+    """Valid clicks per group key (day, partner, program) or in total (key None)."""
+    where = [*_click_where(q), not_(Click.is_bot)]
+    if group is None:
+        return {None: int(session.scalar(select(func.count()).where(*where)) or 0)}
+    key = _traffic_key(session, TrafficGroup(group)).label("k")
+    rows = session.execute(select(key, func.count()).where(*where).group_by(key))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# --- orders -----------------------------------------------------------------------------
+
+
+def _conversion_filters(q: ReportQuery) -> list[ColumnElement[bool]]:
+    """Who and what, without the period (orders use occurred_at, refunds the refund time).
+
+    country is the buyer's country; sub1 and device are those of the attributed click, so an
+    order found by coupon alone has neither and drops out when they are asked for.
+    """
+    conds: list[ColumnElement[bool]] = [Conversion.kind.in_(ORDER_KINDS)]
+    conds += _scoped(q.scope, Conversion.program_id, Conversion.partner_id)
+    if q.filters.country is not None:
+        conds.append(Conversion.buyer_country == q.filters.country)
+    if q.filters.sub1 is not None or q.filters.device is not None:
+        click: list[ColumnElement[bool]] = [Click.id == Conversion.click_id]
+        if q.filters.sub1 is not None:
+            click.append(Click.sub1 == q.filters.sub1)
+        if q.filters.device is not None:
+            click.append(Click.device == q.filters.device)
+        conds.append(exists().where(*click))  # a primary-key probe per order
+    return conds
+
+
+def _orders_where(q: ReportQuery) -> list[ColumnElement[bool]]:
+    # (program_id, occurred_at) index on conversions.
+    return [
+        Conversion.occurred_at >= q.start_at,
+        Conversion.occurred_at < q.end_at,
+        *_conversion_filters(q),
+    ]
+
+
+@dataclass(slots=True)
+class _OrdersAcc:
+    orders: int = 0
+    refunded_orders: int = 0
+    declined_orders: int = 0
+    sales: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    declined_sales: Decimal = Decimal(0)
+    net_sales: Decimal = Decimal(0)
+    commission: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    value: Decimal = Decimal(0)
+
+    def add_order(self, status: str, amount: Decimal, refunded: Decimal) -> None:
+        self.orders += 1
+        self.sales += amount
+        self.refunded += refunded
+        if refunded > 0 or status == ConversionStatus.refunded:
+            self.refunded_orders += 1
+        if status == ConversionStatus.declined:
+            self.declined_orders += 1
+            self.declined_sales += amount
+        else:
+            self.net_sales += amount - refunded
+
+    def add_commission(self, status: str, original: Decimal, value: Decimal) -> None:
+        self.value += value
+        if status in (CommissionStatus.declined, CommissionStatus.reversed):
+            # Their ledger value is zero; what a reader wants is how much was lost.
+            self.commission[status] += original
+        else:
+            self.commission[status] += value
+
+
+def _orders_group_key(
+    group: OrdersGroup, occurred_at: datetime, program_id: str, partner_id: str, status: str
+) -> str:
+    if group is OrdersGroup.day:
+        return _day_of(occurred_at)
+    if group is OrdersGroup.partner:
+        return partner_id
+    if group is OrdersGroup.program:
+        return program_id
+    return status
+
+
+def _kpis(acc: _OrdersAcc, currency: str, valid_clicks: int | None, roi: bool) -> Kpis:
+    return Kpis(
+        conversion_rate=_ratio(acc.orders, valid_clicks or 0),
+        epc=_ratio(acc.value, valid_clicks or 0),
+        aov=round_money(acc.sales / acc.orders, currency) if acc.orders else None,
+        refund_rate=_ratio(acc.refunded_orders, acc.orders),
+        roi=_ratio(acc.net_sales - acc.value, acc.value) if roi else None,
+    )
+
+
+def _orders_row(
+    key: str | None,
+    label: str | None,
+    currency: str,
+    acc: _OrdersAcc,
+    valid_clicks: int | None,
+    roi: bool,
+) -> OrdersRow:
+    def money(value: Decimal) -> Decimal:
+        return round_money(value, currency)
+
+    c = acc.commission
+    return OrdersRow(
+        group=key,
+        label=label,
+        currency=currency,
+        orders=acc.orders,
+        refunded_orders=acc.refunded_orders,
+        declined_orders=acc.declined_orders,
+        sales=money(acc.sales),
+        refunded=money(acc.refunded),
+        declined_sales=money(acc.declined_sales),
+        net_sales=money(acc.net_sales),
+        commission=CommissionByStatus(
+            pending=money(c[CommissionStatus.pending]),
+            approved=money(c[CommissionStatus.approved]),
+            paid=money(c[CommissionStatus.paid]),
+            declined=money(c[CommissionStatus.declined]),
+            reversed=money(c[CommissionStatus.reversed]),
+            value=money(acc.value),
+        ),
+        valid_clicks=valid_clicks,
+        kpis=_kpis(acc, currency, valid_clicks, roi),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionValue:
+    """A commission on one of the period's orders, with its current ledger value."""
+
+    id: str
+    status: str
+    currency: str
+    original: Decimal  # the amount first computed
+    value: Decimal  # Σ of its ledger entries
+    order_at: datetime
+    program_id: str
+    partner_id: str
+    order_status: str
+
+
+def commission_values(session: Session, q: ReportQuery) -> list[CommissionValue]:
+    """Every commission on the period's orders with its ledger value.
+
+    One joined query (no N+1): each commission once per ledger entry, summed here exactly.
+    """
+    stmt = (
+        select(
+            Commission.id,
+            Commission.status,
+            Commission.currency,
+            Commission.amount,
+            Conversion.occurred_at,
+            Commission.program_id,
+            Commission.partner_id,
+            Conversion.status,
+            LedgerEntry.amount,
+        )
+        .join(Conversion, Conversion.id == Commission.conversion_id)
+        .outerjoin(LedgerEntry, LedgerEntry.commission_id == Commission.id)
+        .where(*_orders_where(q))
+    )
+    if q.scope.partner_id is not None:
+        # A partner sees its own commissions, not an override paid to someone else.
+        stmt = stmt.where(Commission.partner_id == q.scope.partner_id)
+    found: dict[str, CommissionValue] = {}
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for cid, status, cur, original, at, prg, ptn, order_status, entry in session.execute(stmt):
+        if cid not in found:
+            found[cid] = CommissionValue(
+                cid, status, cur, original, Decimal(0), at, prg, ptn, order_status
+            )
+        if entry is not None:
+            sums[cid] += entry
+    return [
+        CommissionValue(
+            c.id,
+            c.status,
+            c.currency,
+            c.original,
+            sums[c.id],
+            c.order_at,
+            c.program_id,
+            c.partner_id,
+            c.order_status,
+        )
+        for c in found.values()
+    ]
+
+
+def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
+    accs: dict[tuple[str, str], _OrdersAcc] = defaultdict(_OrdersAcc)
+    totals: dict[str, _OrdersAcc] = defaultdict(_OrdersAcc)
+    orders = session.execute(
+        select(
+            Conversion.occurred_at,
+            Conversion.program_id,
+            Conversion.partner_id,
+            Conversion.status,
+            Conversion.currency,
+            Conversion.amount,
+            Conversion.refunded_amount,
+        ).where(*_orders_where(q))
+    )
+    for at, prg, ptn, status, cur, amount, refunded in orders:
+        key = _orders_group_key(group, at, prg, ptn, status)
+        for acc in (accs[(key, cur)], totals[cur]):
+            acc.add_order(status, amount, refunded)
+    for com in commission_values(session, q):
+        key = _orders_group_key(
+            group, com.order_at, com.program_id, com.partner_id, com.order_status
+        )
+        for acc in (accs[(key, com.currency)], totals[com.currency]):
+            acc.add_commission(com.status, com.original, com.value)
+
+    # Clicks have no order status: per-status rows get no click-based KPIs.
+    by_group = None if group is OrdersGroup.status else valid_clicks_by(session, q, group.value)
+    total_clicks = valid_clicks_by(session, q, None)[None]
+    labels = _labels(session, group.value, (k for k, _ in accs))
+    roi = q.scope.sees_roi
+    rows = [
+        _orders_row(
+            k, labels.get(k), cur, acc, None if by_group is None else by_group.get(k, 0), roi
+        )
+        for (k, cur), acc in sorted(accs.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+    ]
+    return OrdersReport(
+        report="orders",
+        from_=q.start,
+        to=q.end,
+        group_by=group.value,
+        filters=q.echo_filters(),
+        rows=rows,
+        totals=[
+            _orders_row(None, None, cur, acc, total_clicks, roi)
+            for cur, acc in sorted(totals.items())
+        ],
+    )
+
+
+# --- refunds ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _RefundsAcc:
+    refunds: int = 0
+    orders: set[str] = field(default_factory=set)
+    amount: Decimal = Decimal(0)
+    reversed_commission: Decimal = Decimal(0)
+
+
+def _refund_group_key(group: RefundsGroup, at: datetime, program_id: str, partner_id: str) -> str:
+    if group is RefundsGroup.day:
+        return _day_of(at)
+    return partner_id if group is RefundsGroup.partner else program_id
+
+
+def _refund_amounts(
+    session: Session, q: ReportQuery
+) -> list[tuple[str, datetime, str, str, str, Decimal]]:
+    """Refund events in the period with the amount each one refunded.
+
+    An event stores the cumulative refunded amount after it, so its own amount is the step
+    from the refund event before it, which may lie before the period: those earlier events
+    are fetched for the same orders in batched IN queries.
+    """
+    in_period = session.execute(
+        select(
+            ConversionEvent.id,
+            ConversionEvent.conversion_id,
+            ConversionEvent.occurred_at,
+            Conversion.program_id,
+            Conversion.partner_id,
+            Conversion.currency,
+        )
+        .join(Conversion, Conversion.id == ConversionEvent.conversion_id)
+        .where(
+            ConversionEvent.kind == "refund",
+            ConversionEvent.occurred_at >= q.start_at,
+            ConversionEvent.occurred_at < q.end_at,
+            *_conversion_filters(q),
+        )
+    ).all()
+    conversion_ids = sorted({r[1] for r in in_period})
+    step: dict[str, Decimal] = {}
+    for chunk in _chunks(conversion_ids):
+        history = session.execute(
+            select(
+                ConversionEvent.id, ConversionEvent.conversion_id, ConversionEvent.refunded_amount
+            )
+            .where(
+                ConversionEvent.conversion_id.in_(chunk),
+                ConversionEvent.kind == "refund",
+                ConversionEvent.occurred_at < q.end_at,
+            )
+            .order_by(
+                ConversionEvent.conversion_id, ConversionEvent.occurred_at, ConversionEvent.id
+            )
+        )
+        before: dict[str, Decimal] = {}
+        for eid, cid, cumulative in history:
+            now = cumulative if cumulative is not None else before.get(cid, Decimal(0))
+            step[eid] = now - before.get(cid, Decimal(0))
+            before[cid] = now
+    return [
+        (cid, at, prg, ptn, cur, step.get(eid, Decimal(0)))
+        for eid, cid, at, prg, ptn, cur in in_period
+    ]
+
+
+def refunds_report(session: Session, q: ReportQuery, group: RefundsGroup) -> RefundsReport:
+    accs: dict[tuple[str, str], _RefundsAcc] = defaultdict(_RefundsAcc)
+    totals: dict[str, _RefundsAcc] = defaultdict(_RefundsAcc)
+    for cid, at, prg, ptn, cur, amount in _refund_amounts(session, q):
+        for acc in (accs[(_refund_group_key(group, at, prg, ptn), cur)], totals[cur]):
+            acc.refunds += 1
+            acc.orders.add(cid)
+            acc.amount += amount
+
+    # Commission given back is counted when the ledger took it back: the
+    # (program_id, created_at) index on ledger_entries serves this.
+    entries = select(
+        LedgerEntry.created_at,
+        LedgerEntry.program_id,
+        LedgerEntry.partner_id,
+        LedgerEntry.currency,
+        LedgerEntry.amount,
+    ).where(
+        LedgerEntry.entry_type.in_(REFUND_ENTRY_TYPES),
+        LedgerEntry.created_at >= q.start_at,
+        LedgerEntry.created_at < q.end_at,
+        *_scoped(q.scope, LedgerEntry.program_id, LedgerEntry.partner_id),
+    )
+    if q.filters != Filters():
+        entries = (
+            entries.join(Commission, Commission.id == LedgerEntry.commission_id)
+            .join(Conversion, Conversion.id == Commission.conversion_id)
+            .where(*_conversion_filters(q))
+        )
+    for at, prg, ptn, cur, amount in session.execute(entries):
+        for acc in (accs[(_refund_group_key(group, at, prg, ptn), cur)], totals[cur]):
+            acc.reversed_commission -= amount  # entries are negative; shown positive
+
+    def row(key: str | None, label: str | None, cur: str, acc: _RefundsAcc) -> RefundsRow:
+        return RefundsRow(
+            group=key,
+            label=label,
+            currency=cur,
+            refunds=acc.refunds,
+            refunded_orders=len(acc.orders),
+            refunded_amount=round_money(acc.amount, cur),
+            reversed_commission=round_money(acc.reversed_commission, cur),
+        )
+
+    labels = _labels(session, group.value, (k for k, _ in accs))
+    return RefundsReport(
+        report="refunds",
+        from_=q.start,
+        to=q.end,
+        group_by=group.value,
+        filters=q.echo_filters(),
+        rows=[row(k, labels.get(k), cur, acc) for (k, cur), acc in sorted(accs.items())],
+        totals=[row(None, None, cur, acc) for cur, acc in sorted(totals.items())],
+    )
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+def encode_cursor(occurred_at: datetime, conversion_id: str) -> str:
+    raw = json.dumps([as_utc(occurred_at).isoformat(), conversion_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, cid = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if not isinstance(cid, str) or when.tzinfo is None:
+            raise ValueError(cid)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidInput("cursor is not one this API gave out", field="cursor") from None
+    return as_utc(when), cid
+
+
+def _redact_path(path: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]]:
+    """A partner sees its own clicks in the path; other partners' clicks only as verdicts."""
+    if scope.viewer is not AccountKind.partner:
+        return path
+    keep = ("occurred_at", "verdict", "reason", "won", "valid", "is_bot")
+    return [
+        step
+        if step.get("partner_id") in (None, scope.viewer_id)
+        else {k: step[k] for k in keep if k in step} | {"partner_id": None, "other": True}
+        for step in path
+    ]
+
+
+def transactions_page(
+    session: Session, q: ReportQuery, *, cursor: str | None = None, limit: int = 100
+) -> TransactionsPage:
+    """Orders in the period, oldest first, `limit` per page, keyset-paginated.
+
+    One query for the page, then one batched IN query each for commissions, ledger entries,
+    status history, programs and partners, whatever the page size.
+    """
+    stmt = select(Conversion).where(*_orders_where(q))
+    if cursor is not None:
+        at, cid = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                Conversion.occurred_at > at, and_(Conversion.occurred_at == at, Conversion.id > cid)
+            )
+        )
+    page = list(
+        session.scalars(stmt.order_by(Conversion.occurred_at, Conversion.id).limit(limit + 1))
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    ids = [c.id for c in page]
+
+    by_id = {c.id: c for c in page}
+    commissions: dict[str, Commission] = {}
+    com_stmt = select(Commission).where(Commission.conversion_id.in_(ids))
+    if q.scope.partner_id is not None:
+        com_stmt = com_stmt.where(Commission.partner_id == q.scope.partner_id)
+    for found in session.scalars(com_stmt.order_by(Commission.created_at, Commission.id)):
+        conv_id = found.conversion_id or ""
+        # The order's own commission is the one of the order's partner, not an override.
+        if conv_id not in commissions or found.partner_id == by_id[conv_id].partner_id:
+            commissions[conv_id] = found
+    values: dict[str, Decimal] = defaultdict(Decimal)
+    com_ids = [c.id for c in commissions.values()]
+    for chunk in _chunks(com_ids):
+        for com_id, amount in session.execute(
+            select(LedgerEntry.commission_id, LedgerEntry.amount).where(
+                LedgerEntry.commission_id.in_(chunk)
+            )
+        ):
+            values[com_id] += amount
+    history: dict[str, list[StatusChange]] = defaultdict(list)
+    for ev in session.scalars(
+        select(ConversionEvent)
+        .where(ConversionEvent.conversion_id.in_(ids))
+        .order_by(ConversionEvent.occurred_at, ConversionEvent.id)
+    ):
+        history[ev.conversion_id].append(
+            StatusChange(
+                kind=ev.kind,
+                status=ev.status,
+                note=ev.note,
+                occurred_at=as_utc(ev.occurred_at),
+                refunded_amount=None
+                if ev.refunded_amount is None
+                else round_money(ev.refunded_amount, by_id[ev.conversion_id].currency),
+            )
+        )
+    programs = _labels(session, "program", (c.program_id for c in page))
+    partners = _labels(session, "partner", (c.partner_id for c in page))
+
+    data = []
+    for conv in page:
+        com = commissions.get(conv.id)
+        cur = conv.currency
+        data.append(
+            Transaction(
+                id=conv.id,
+                order_id=conv.order_id,
+                kind=conv.kind,
+                program=Named(id=conv.program_id, name=programs.get(conv.program_id)),
+                partner=Named(id=conv.partner_id, name=partners.get(conv.partner_id)),
+                occurred_at=as_utc(conv.occurred_at),
+                status=conv.status,
+                currency=cur,
+                amount=round_money(conv.amount, cur),
+                net_amount=round_money(conv.net_amount, cur),
+                refunded_amount=round_money(conv.refunded_amount, cur),
+                attributed_by=conv.attributed_by,
+                commission=None
+                if com is None
+                else TransactionCommission(
+                    id=com.id,
+                    status=com.status,
+                    currency=com.currency,
+                    amount=round_money(com.amount, com.currency),
+                    value=round_money(values[com.id], com.currency),
+                    rule=com.rule,
+                    arithmetic=com.arithmetic,
+                ),
+                click_path=_redact_path(conv.click_path, q.scope),
+                history=history.get(conv.id, []),
+            )
+        )
+    last = page[-1] if page else None
+    return TransactionsPage(
+        report="transactions",
+        from_=q.start,
+        to=q.end,
+        filters=q.echo_filters(),
+        data=data,
+        next_cursor=encode_cursor(last.occurred_at, last.id) if more and last else None,
+    )
+
+
+def iter_transactions(
+    session: Session, q: ReportQuery, page_size: int = 500
+) -> Iterator[Transaction]:
+    """Every transaction of the period, page by page (CSV export, CLI)."""
+    cursor: str | None = None
+    while True:
+        page = transactions_page(session, q, cursor=cursor, limit=page_size)
+        yield from page.data
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -1,0 +1,229 @@
+"""Report parameters and answers.
+
+Amounts are `Decimal`, which Pydantic writes as decimal strings in JSON ("12.50"), never as
+floats; every amount sits in a row that carries its ISO 4217 `currency`. Ratios (conversion
+rate, refund rate, ROI) are decimal strings with 4 places, as fractions (0.0525 = 5.25 %).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from alliance.errors import InvalidInput
+
+# A report reads raw tables until rollups land; a bounded period keeps every query bounded.
+MAX_PERIOD_DAYS = 400
+DEFAULT_PERIOD_DAYS = 30
+
+
+class TrafficGroup(enum.StrEnum):
+    day = "day"  # UTC calendar day of the click
+    partner = "partner"
+    program = "program"
+    link = "link"
+    sub1 = "sub1"
+    country = "country"  # visitor country from the IP
+    device = "device"  # desktop | mobile | tablet | bot | unknown
+
+
+class OrdersGroup(enum.StrEnum):
+    day = "day"  # UTC calendar day the order occurred
+    partner = "partner"
+    program = "program"
+    status = "status"  # the order's current status (pending, completed, declined, refunded)
+
+
+class RefundsGroup(enum.StrEnum):
+    day = "day"  # UTC calendar day of the refund
+    partner = "partner"
+    program = "program"
+
+
+class Device(enum.StrEnum):
+    desktop = "desktop"
+    mobile = "mobile"
+    tablet = "tablet"
+    bot = "bot"
+    unknown = "unknown"
+
+
+class ReportFormat(enum.StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+def resolve_period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """Inclusive UTC days. Defaults: the last 30 days ending today."""
+    end = end or (today if start is None else max(today, start))
+    start = start or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if start > end:
+        raise InvalidInput("`from` must be on or before `to`", field="from")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise InvalidInput(
+            f"a report covers at most {MAX_PERIOD_DAYS} days; narrow `from`/`to`", field="from"
+        )
+    return start, end
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    """An ISO date (YYYY-MM-DD) from the command line; `field` names it in the refusal."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date such as 2024-05-31", field=field) from None
+
+
+class ReportHeader(BaseModel):
+    """What was asked, after defaults: echoed so a saved answer explains itself."""
+
+    report: Literal["traffic", "orders", "refunds", "transactions"]
+    from_: date = Field(serialization_alias="from")
+    to: date
+    group_by: str | None = None
+    filters: dict[str, str] = Field(default_factory=dict)
+
+
+# --- traffic ----------------------------------------------------------------------------
+
+
+class TrafficRow(BaseModel):
+    group: str | None = Field(description="The group key: a day, an id, a sub-id, ...")
+    label: str | None = Field(default=None, description="A readable name for ids")
+    clicks: int
+    unique_visitors: int = Field(description="Distinct visitor ids among all clicks")
+    valid_clicks: int = Field(description="Clicks not flagged as bots")
+    bot_clicks: int
+    unique_valid_visitors: int = Field(description="Distinct visitor ids among valid clicks")
+
+
+class TrafficReport(ReportHeader):
+    rows: list[TrafficRow]
+    totals: TrafficRow
+
+
+# --- orders -----------------------------------------------------------------------------
+
+
+class CommissionByStatus(BaseModel):
+    """Commission on the row's orders, by the commission's status.
+
+    pending, approved, paid: the current value (Σ ledger entries) of commissions in that
+    status. declined, reversed: the amount first computed for commissions that were declined
+    or reversed (their ledger value is zero). `value` is Σ ledger entries of every commission
+    on the row's orders, which equals pending + approved + paid.
+    """
+
+    pending: Decimal
+    approved: Decimal
+    paid: Decimal
+    declined: Decimal
+    reversed: Decimal
+    value: Decimal
+
+
+class Kpis(BaseModel):
+    conversion_rate: Decimal | None = Field(description="orders / valid clicks")
+    epc: Decimal | None = Field(description="commission value / valid clicks (4 places)")
+    aov: Decimal | None = Field(description="sales / orders")
+    refund_rate: Decimal | None = Field(description="refunded orders / orders")
+    roi: Decimal | None = Field(
+        default=None,
+        description="(net sales - commission value) / commission value; advertiser view",
+    )
+
+
+class OrdersRow(BaseModel):
+    group: str | None
+    label: str | None = None
+    currency: str
+    orders: int
+    refunded_orders: int
+    declined_orders: int
+    sales: Decimal = Field(description="Σ order amounts as reported (gross)")
+    refunded: Decimal = Field(description="Σ refunded amounts (gross, cumulative)")
+    declined_sales: Decimal
+    net_sales: Decimal = Field(description="Σ (amount - refunded) over orders not declined")
+    commission: CommissionByStatus
+    valid_clicks: int | None = Field(description="Valid clicks of the group (all currencies)")
+    kpis: Kpis
+
+
+class OrdersReport(ReportHeader):
+    rows: list[OrdersRow]
+    totals: list[OrdersRow] = Field(description="One row per currency: the KPIs block")
+
+
+# --- refunds ----------------------------------------------------------------------------
+
+
+class RefundsRow(BaseModel):
+    group: str | None
+    label: str | None = None
+    currency: str
+    refunds: int = Field(description="Refund events (a partial refund counts once)")
+    refunded_orders: int = Field(description="Distinct orders with a refund in the period")
+    refunded_amount: Decimal = Field(description="Gross amount refunded in the period")
+    reversed_commission: Decimal = Field(
+        description="Commission taken back (reduction, reversal, adjustment), positive"
+    )
+
+
+class RefundsReport(ReportHeader):
+    rows: list[RefundsRow]
+    totals: list[RefundsRow]
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+class Named(BaseModel):
+    id: str
+    name: str | None = None
+
+
+class StatusChange(BaseModel):
+    kind: str
+    status: str
+    refunded_amount: Decimal | None = None
+    note: str | None = None
+    occurred_at: datetime
+
+
+class TransactionCommission(BaseModel):
+    id: str
+    status: str
+    currency: str
+    amount: Decimal = Field(description="The amount first computed")
+    value: Decimal = Field(description="Current value: Σ ledger entries")
+    rule: dict[str, Any]
+    arithmetic: str
+
+
+class Transaction(BaseModel):
+    id: str
+    order_id: str
+    kind: str
+    program: Named
+    partner: Named
+    occurred_at: datetime
+    status: str
+    currency: str
+    amount: Decimal
+    net_amount: Decimal
+    refunded_amount: Decimal
+    attributed_by: str
+    commission: TransactionCommission | None
+    click_path: list[dict[str, Any]]
+    history: list[StatusChange]
+
+
+class TransactionsPage(ReportHeader):
+    data: list[Transaction]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
