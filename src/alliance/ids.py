@@ -8,6 +8,7 @@ over the B-tree and cut batched SQLite throughput almost in half (DESIGN.md sect
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import uuid_utils
 
@@ -42,9 +43,19 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(prefix: str) -> str:
-    """A new id such as `cnv_01JD3Q...` (26 base32 characters after the prefix)."""
-    return f"{prefix}_{_b32(uuid_utils.uuid7().int, 26)}"
+def new_id(prefix: str, at: datetime | None = None) -> str:
+    """A new id such as `cnv_01JD3Q...` (26 base32 characters after the prefix).
+
+    `at` backdates the time part (imports and the demo's history), keeping ids in the same
+    order as the events they name.
+    """
+    if at is None:
+        return f"{prefix}_{_b32(uuid_utils.uuid7().int, 26)}"
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    # UUIDv7 layout: 48-bit unix ms, version 7, 12 random bits, variant 10, 62 random bits.
+    value = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64)
+    value |= (0b10 << 62) | secrets.randbits(62)
+    return f"{prefix}_{_b32(value, 26)}"
 
 
 def new_token(nbytes: int = 24) -> str:

@@ -14,16 +14,51 @@ import pycountry
 # ISO 4217 minor units for currencies that are not 2. Everything else active in ISO 4217 is 2.
 _MINOR_UNITS: dict[str, int] = {
     # zero-decimal
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BIF": 0,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "ISK": 0,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "PYG": 0,
+    "RWF": 0,
+    "UGX": 0,
+    "UYI": 0,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
     # three-decimal
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
     # four-decimal
-    "CLF": 4, "UYW": 4,
+    "CLF": 4,
+    "UYW": 4,
 }
 # Codes that are ISO 4217 entries but not money a store charges in.
-_NOT_TENDER = {"XAU", "XAG", "XPT", "XPD", "XDR", "XSU", "XUA", "XBA", "XBB", "XBC", "XBD", "XTS",
-               "XXX"}
+_NOT_TENDER = {
+    "XAU",
+    "XAG",
+    "XPT",
+    "XPD",
+    "XDR",
+    "XSU",
+    "XUA",
+    "XBA",
+    "XBB",
+    "XBC",
+    "XBD",
+    "XTS",
+    "XXX",
+}
 _KNOWN: frozenset[str] = frozenset(
     c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in _NOT_TENDER
 )
@@ -80,7 +115,7 @@ def parse_amount(
     order total with sub-minor-unit precision is a bug on the sender's side, not something to
     round silently.
     """
-    if isinstance(raw, bool) or isinstance(raw, float):
+    if isinstance(raw, bool | float):
         raise MoneyError("amount must be a decimal string, not a float", field)
     if isinstance(raw, int):
         value = Decimal(raw)

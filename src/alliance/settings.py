@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Seconds the in-process link cache keeps a resolved link before looking again.
     link_cache_ttl_s: float = 30.0
 
+    # Take the client IP (for the click's country and IP hash) from the rightmost
+    # X-Forwarded-For entry. Only behind a reverse proxy that sets it: otherwise visitors
+    # could claim any IP.
+    trust_forwarded_for: bool = False
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

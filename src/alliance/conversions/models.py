@@ -118,7 +118,11 @@ class ConversionEvent(Base):
     """The status history of a conversion: one row per accepted change, never updated."""
 
     __tablename__ = "conversion_events"
-    __table_args__ = (Index(None, "conversion_id", "occurred_at"),)
+    # (kind, occurred_at) serves the refunds report: refund events of a period.
+    __table_args__ = (
+        Index(None, "conversion_id", "occurred_at"),
+        Index(None, "kind", "occurred_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     conversion_id: Mapped[str] = mapped_column(ForeignKey("conversions.id"))

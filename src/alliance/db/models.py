@@ -14,7 +14,22 @@ from alliance.programs.models import CommissionTerms, Coupon, Enrollment, Progra
 from alliance.tracking.models import Click, Link
 
 __all__ = [
-    "Advertiser", "ApiKey", "Base", "Click", "Commission", "CommissionTerms", "Conversion",
-    "ConversionEvent", "Coupon", "CustomerBinding", "Enrollment", "InboundEvent", "JobRun",
-    "LedgerEntry", "Link", "Operator", "Partner", "Program",
+    "Advertiser",
+    "ApiKey",
+    "Base",
+    "Click",
+    "Commission",
+    "CommissionTerms",
+    "Conversion",
+    "ConversionEvent",
+    "Coupon",
+    "CustomerBinding",
+    "Enrollment",
+    "InboundEvent",
+    "JobRun",
+    "LedgerEntry",
+    "Link",
+    "Operator",
+    "Partner",
+    "Program",
 ]

@@ -59,12 +59,10 @@ class Click(Base):
     sub5: Mapped[str | None] = mapped_column(String(255))
     landing_url: Mapped[str] = mapped_column(String(2048))
     country: Mapped[str | None] = mapped_column(String(2))
-    device: Mapped[str] = mapped_column(String(16), default="unknown")  # desktop|mobile|tablet|bot|unknown
+    # desktop | mobile | tablet | bot | unknown
+    device: Mapped[str] = mapped_column(String(16), default="unknown")
     user_agent: Mapped[str | None] = mapped_column(String(512))
     referrer: Mapped[str | None] = mapped_column(String(2048))
     # HMAC-SHA256(secret_key, ip) truncated: lets us count unique visitors, never reveals the IP.
     ip_hash: Mapped[str] = mapped_column(String(32))
     is_bot: Mapped[bool] = mapped_column(default=False)
-
-
-

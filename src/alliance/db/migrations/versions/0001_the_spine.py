@@ -12,7 +12,6 @@ from alembic import op
 
 import alliance.db.base
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -437,6 +436,11 @@ def upgrade() -> None:
             ["conversion_id", "occurred_at"],
             unique=False,
         )
+        batch_op.create_index(
+            batch_op.f("ix_conversion_events_kind_occurred_at"),
+            ["kind", "occurred_at"],
+            unique=False,
+        )
 
     op.create_table(
         "ledger_entries",
@@ -486,6 +490,7 @@ def downgrade() -> None:
 
     op.drop_table("ledger_entries")
     with op.batch_alter_table("conversion_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conversion_events_kind_occurred_at"))
         batch_op.drop_index(batch_op.f("ix_conversion_events_conversion_id_occurred_at"))
 
     op.drop_table("conversion_events")

@@ -1,0 +1,614 @@
+"""`alliance demo`: a realistic network with eight weeks of history.
+
+Everything goes through the same services the API and the postback use (accounts, programs,
+links, coupons, conversion ingestion, the ledger), so the demo shows the real arithmetic.
+Clicks are written in bulk, as the click writer would have written them, with the same
+visitor classification and IP hashing. The random generator is seeded: two runs build the
+same network shape (ids and keys differ).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from alliance.accounts.models import Advertiser
+from alliance.accounts.service import create_advertiser, create_operator, create_partner
+from alliance.commissions import service as ledger
+from alliance.conversions.postback import ConversionInput, LineInput
+from alliance.conversions.service import record
+from alliance.db.engine import transaction
+from alliance.ids import PREFIXES, new_id
+from alliance.money import round_money
+from alliance.programs.models import EnrollmentStatus, Program
+from alliance.programs.schemas import ProgramCreate
+from alliance.programs.service import (
+    apply_to_program,
+    create_coupon,
+    create_program,
+    decide_enrollment,
+)
+from alliance.settings import get_settings
+from alliance.tracking.models import Click, Link
+from alliance.tracking.service import create_link
+from alliance.tracking.visitor import classify_user_agent, hash_ip
+
+from .network import (
+    ADVERTISERS,
+    BOT_USER_AGENTS,
+    PARTNERS,
+    USER_AGENTS,
+    VISITOR_COUNTRIES,
+    DemoPartner,
+    DemoProgram,
+)
+
+# Share of clicks from crawlers and scripts; they are stored and flagged, never counted.
+BOT_SHARE = 0.06
+# Share of clicks by a visitor who already clicked a link of the same program.
+RETURNING_SHARE = 0.22
+# Share of converting visitors who, before buying, also clicked another partner's link:
+# the later click wins (last click wins) and the transaction report shows the path.
+CROSS_PARTNER_SHARE = 0.08
+# Relative traffic by hour of day (UTC-ish for Europe): quiet nights, lunch and evening peaks.
+HOURLY = (1, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 8, 9, 8, 7, 7, 8, 9, 11, 12, 11, 8, 5, 2)
+WEEKDAY = (1.0, 1.0, 0.97, 0.95, 0.9, 1.12, 1.18)  # Monday .. Sunday
+REFERRERS = {
+    "content": "https://{host}/reviews/best-of-2026",
+    "influencer": "https://www.instagram.com/",
+    "deals": "https://{host}/codes",
+    "technology": "",
+    "finance": "https://{host}/compare",
+}
+
+
+@dataclass
+class DemoSummary:
+    operator_key: str = ""
+    advertiser_keys: dict[str, str] = field(default_factory=dict)
+    partner_keys: dict[str, str] = field(default_factory=dict)
+    programs: int = 0
+    links: int = 0
+    clicks: int = 0
+    bot_clicks: int = 0
+    conversions: int = 0
+    completed: int = 0
+    declined: int = 0
+    refunded_full: int = 0
+    refunded_partial: int = 0
+    approved_commissions: int = 0
+    cpc_days: int = 0
+    sample_link: str = ""
+
+
+@dataclass
+class _ProgramRun:
+    spec: DemoProgram
+    program: Program
+    # visitor id -> (partner id, link id, click id, time) of that visitor's clicks so far
+    visitors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Order:
+    at: datetime
+    program: Program
+    spec: DemoProgram
+    click_id: str | None
+    coupon: str | None
+    customer_id: str
+    country: str
+    partner_type: str
+
+
+def network_is_empty(session: Session) -> bool:
+    return session.scalar(select(Advertiser.id).limit(1)) is None
+
+
+def build(
+    *,
+    days: int = 56,
+    scale: float = 1.0,
+    seed: int = 2026,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DemoSummary:
+    """Build the whole demo network. `scale` multiplies traffic (1.0 ≈ 60k clicks)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0)
+    summary = DemoSummary()
+    report = progress or (lambda _step, _done, _total: None)
+
+    with transaction() as session:
+        runs, partners, links = _cast(session, summary, rng)
+    report("accounts, programs, links", 1, 1)
+
+    orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
+    _orders(runs, orders, now, rng, summary, report)
+
+    with transaction() as session:
+        for offset in range(days + 1):
+            day = (start + timedelta(days=offset)).date()
+            if day < now.date():
+                summary.cpc_days += 1 if ledger.accrue_clicks(session, day) else 0
+        summary.approved_commissions = ledger.approve_due(session, now)
+    report("approvals", 1, 1)
+    return summary
+
+
+# --- the cast ----------------------------------------------------------------------------------
+
+
+def _cast(
+    session: Session, summary: DemoSummary, rng: random.Random
+) -> tuple[dict[str, _ProgramRun], dict[str, tuple[str, DemoPartner]], dict[str, list[Link]]]:
+    operator, summary.operator_key = create_operator(
+        session, name="Demo operator", email="ops@alliance.example"
+    )
+    runs: dict[str, _ProgramRun] = {}
+    for spec in ADVERTISERS:
+        advertiser, key = create_advertiser(
+            session,
+            name=spec.name,
+            country=spec.country,
+            currency=spec.currency,
+            service_level=spec.service_level,
+            account_manager_id=operator.id if spec.service_level == "managed" else None,
+            website=spec.website,
+        )
+        summary.advertiser_keys[spec.name] = key
+        for program_spec in spec.programs:
+            program, _terms = create_program(
+                session,
+                advertiser,
+                ProgramCreate(
+                    name=program_spec.name,
+                    landing_url=program_spec.landing_url,
+                    cookie_window_days=program_spec.cookie_window_days,
+                    lock_period_days=program_spec.lock_period_days,
+                    allowed_countries=list(program_spec.allowed_countries),
+                    deeplink_domains=list(program_spec.deeplink_domains),
+                    attribution_priority=program_spec.attribution_priority,
+                    description=program_spec.description,
+                    category=program_spec.category,
+                    commission=program_spec.commission,
+                ),
+            )
+            runs[program_spec.key] = _ProgramRun(program_spec, program)
+            summary.programs += 1
+
+    partners: dict[str, tuple[str, DemoPartner]] = {}
+    links: dict[str, list[Link]] = {}
+    for partner_spec in PARTNERS:
+        partner, key = create_partner(
+            session,
+            name=partner_spec.name,
+            type=partner_spec.type,
+            country=partner_spec.country,
+            payout_currency=partner_spec.payout_currency,
+            categories=list(partner_spec.categories),
+            audience=partner_spec.audience,
+            email=f"team@{_slug(partner_spec.name)}.example",
+            website=f"https://{_slug(partner_spec.name)}.example",
+        )
+        summary.partner_keys[partner_spec.name] = key
+        partners[partner.id] = (partner.id, partner_spec)
+        for program_key in partner_spec.programs:
+            run = runs[program_key]
+            enrollment = apply_to_program(
+                session, run.program, partner.id, f"{partner_spec.name}: {partner_spec.audience}"
+            )
+            decide_enrollment(
+                session,
+                enrollment,
+                EnrollmentStatus.approved,
+                reason=None,
+                group=partner_spec.group,
+            )
+            for label, subs in _link_plan(partner_spec, rng):
+                link = create_link(
+                    session,
+                    run.program,
+                    partner.id,
+                    landing_url=None,
+                    label=label,
+                    default_subs=subs,
+                    country_urls={},
+                )
+                links.setdefault(f"{partner.id}:{program_key}", []).append(link)
+                summary.links += 1
+            if partner_spec.coupon:
+                create_coupon(
+                    session,
+                    run.program,
+                    partner.id,
+                    partner_spec.coupon,
+                    f"{partner_spec.name}'s audience code",
+                )
+    # Applications still waiting, and one refused: the advertiser has work to do.
+    waiting = [p for p in PARTNERS if "kyoto-tea" not in p.programs][:3]
+    for partner_spec in waiting:
+        partner_id = next(pid for pid, (_, s) in partners.items() if s is partner_spec)
+        enrollment = apply_to_program(
+            session,
+            runs["kyoto-tea"].program,
+            partner_id,
+            "We'd love to feature your matcha in our next newsletter.",
+        )
+        if partner_spec is waiting[-1]:
+            decide_enrollment(
+                session,
+                enrollment,
+                EnrollmentStatus.rejected,
+                reason="Audience outside our shipping area",
+                group=None,
+            )
+    first = next(iter(links.values()))[0]
+    summary.sample_link = f"{get_settings().public_url.rstrip('/')}/c/{first.code}"
+    return runs, partners, links
+
+
+def _link_plan(partner: DemoPartner, rng: random.Random) -> list[tuple[str, dict[str, str]]]:
+    if partner.type == "content":
+        return [("Review article", {"sub1": "review"}), ("Sidebar banner", {"sub1": "sidebar"})]
+    if partner.type == "influencer":
+        return [("Bio link", {"sub1": "bio"}), ("Story swipe-up", {"sub1": "story"})]
+    if partner.type == "deals":
+        return [("Coupon page", {"sub1": "coupon-page"}), ("Newsletter", {"sub1": "newsletter"})]
+    return [("Integration", {"sub1": f"widget-{rng.randint(1, 9)}"})]
+
+
+def _slug(name: str) -> str:
+    return "".join(c for c in name.lower().replace(" ", "-") if c.isalnum() or c == "-").strip("-")
+
+
+# --- clicks ------------------------------------------------------------------------------------
+
+
+def _clicks(
+    runs: dict[str, _ProgramRun],
+    partners: dict[str, tuple[str, DemoPartner]],
+    links: dict[str, list[Link]],
+    start: datetime,
+    now: datetime,
+    scale: float,
+    rng: random.Random,
+    summary: DemoSummary,
+    report: Callable[[str, int, int], None],
+) -> list[_Order]:
+    secret = get_settings().secret_key
+    user_agents = [ua for _, ua, _ in USER_AGENTS]
+    ua_weights = [w for _, _, w in USER_AGENTS]
+    classified = {ua: classify_user_agent(ua) for ua in (*user_agents, *BOT_USER_AGENTS)}
+    advertiser_country = {spec.key: adv.country for adv in ADVERTISERS for spec in adv.programs}
+    orders: list[_Order] = []
+    days = (now - start).days + 1
+    # visitor -> (ip, user agent, country) so a returning visitor looks the same
+    profiles: dict[str, tuple[str, str, str]] = {}
+    # program key -> converting visitors' last click, for cross-partner paths
+    recent_by_program: dict[str, list[tuple[str, str, datetime]]] = {}
+
+    for day_index in range(days):
+        day = start + timedelta(days=day_index)
+        rows: list[dict[str, object]] = []
+        growth = 0.75 + 0.5 * day_index / max(days - 1, 1)  # the network grows over the weeks
+        for key, link_list in links.items():
+            partner_id, program_key = key.split(":", 1)
+            _, partner_spec = partners[partner_id]
+            run = runs[program_key]
+            expected = partner_spec.reach * 4.2 * scale * growth * WEEKDAY[day.weekday()]
+            count = _poisson(rng, expected)
+            countries = VISITOR_COUNTRIES[advertiser_country[program_key]]
+            for _ in range(count):
+                at = day + timedelta(
+                    hours=rng.choices(range(24), HOURLY)[0], seconds=rng.randrange(3600)
+                )
+                if at >= now:
+                    continue
+                link = rng.choice(link_list)
+                if rng.random() < BOT_SHARE:
+                    ip = f"66.249.{rng.randrange(64, 96)}.{rng.randrange(1, 255)}"
+                    user_agent = rng.choice(BOT_USER_AGENTS)
+                    visitor = new_id(PREFIXES["visitor"], at)
+                    country = "US"
+                elif run.visitors and rng.random() < RETURNING_SHARE:
+                    visitor = rng.choice(run.visitors)
+                    ip, user_agent, country = profiles[visitor]
+                else:
+                    visitor = new_id(PREFIXES["visitor"], at)
+                    country = rng.choices([c for c, _ in countries], [w for _, w in countries])[0]
+                    octets = (rng.randrange(2, 223), rng.randrange(256), rng.randrange(256))
+                    ip = ".".join(map(str, (*octets, rng.randrange(1, 255))))
+                    user_agent = rng.choices(user_agents, ua_weights)[0]
+                    profiles[visitor] = (ip, user_agent, country)
+                    run.visitors.append(visitor)
+                device, is_bot = classified[user_agent]
+                click_id = new_id(PREFIXES["click"], at)
+                subs = link.default_subs
+                rows.append(
+                    {
+                        "id": click_id,
+                        "occurred_at": at,
+                        "link_id": link.id,
+                        "program_id": run.program.id,
+                        "partner_id": partner_id,
+                        "visitor_id": visitor,
+                        "sub1": subs.get("sub1"),
+                        "sub2": subs.get("sub2"),
+                        "sub3": None,
+                        "sub4": None,
+                        "sub5": None,
+                        "landing_url": f"{run.program.landing_url}?alclid={click_id}",
+                        "country": country,
+                        "device": device,
+                        "user_agent": user_agent[:512],
+                        "referrer": REFERRERS[partner_spec.type].format(
+                            host=f"{_slug(partner_spec.name)}.example"
+                        )
+                        or None,
+                        "ip_hash": hash_ip(secret, ip),
+                        "is_bot": is_bot,
+                    }
+                )
+                summary.clicks += 1
+                summary.bot_clicks += int(is_bot)
+                if is_bot:
+                    continue
+                orders.extend(
+                    _maybe_orders(
+                        run,
+                        partner_spec,
+                        click_id,
+                        visitor,
+                        at,
+                        country,
+                        now,
+                        rng,
+                        recent_by_program,
+                    )
+                )
+        with transaction() as session:
+            if rows:
+                session.execute(insert(Click), rows)
+        report("clicks (8 weeks)", day_index + 1, days)
+    # Coupon-only orders: buyers who typed a partner's code without clicking any link.
+    for key in links:
+        partner_id, program_key = key.split(":", 1)
+        _, partner_spec = partners[partner_id]
+        run = runs[program_key]
+        if not partner_spec.coupon or run.spec.conversion_rate == 0:
+            continue
+        for _ in range(_poisson(rng, 6 * scale)):
+            at = start + timedelta(seconds=rng.randrange(int((now - start).total_seconds())))
+            orders.append(
+                _Order(
+                    at,
+                    run.program,
+                    run.spec,
+                    None,
+                    partner_spec.coupon,
+                    f"cust-{rng.randrange(10**9)}",
+                    VISITOR_COUNTRIES[advertiser_country[program_key]][0][0],
+                    partner_spec.type,
+                )
+            )
+    orders.sort(key=lambda o: o.at)
+    return orders
+
+
+def _maybe_orders(
+    run: _ProgramRun,
+    partner: DemoPartner,
+    click_id: str,
+    visitor: str,
+    at: datetime,
+    country: str,
+    now: datetime,
+    rng: random.Random,
+    recent_by_program: dict[str, list[tuple[str, str, datetime]]],
+) -> Iterator[_Order]:
+    spec = run.spec
+    rate = spec.conversion_rate + spec.lead_rate
+    # Deals partners convert better (buyers are already at the checkout); technology less.
+    rate *= {"deals": 1.5, "technology": 0.8}.get(partner.type, 1.0)
+    if rng.random() >= rate:
+        return
+    delay = timedelta(minutes=rng.expovariate(1 / 240) + 3)
+    order_at = at + delay
+    if order_at >= now:
+        return
+    recent = recent_by_program.setdefault(spec.key, [])
+    recent.append((visitor, click_id, at))
+    if len(recent) > 50:
+        recent.pop(0)
+    coupon = partner.coupon if partner.coupon and rng.random() < 0.35 else None
+    yield _Order(
+        order_at,
+        run.program,
+        spec,
+        click_id,
+        coupon,
+        f"cust-{visitor[-10:]}",
+        country,
+        partner.type,
+    )
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:  # normal approximation keeps large days cheap
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+# --- orders and their lives ----------------------------------------------------------------------
+
+
+def _orders(
+    runs: dict[str, _ProgramRun],
+    orders: list[_Order],
+    now: datetime,
+    rng: random.Random,
+    summary: DemoSummary,
+    report: Callable[[str, int, int], None],
+) -> None:
+    """Report every order at its time, then its completion, decline or refunds later."""
+    followups: list[tuple[datetime, int, _Order, str, Decimal | None, str]] = []
+    chunk = 200
+    for index in range(0, len(orders), chunk):
+        with transaction() as session:
+            for number, order in enumerate(orders[index : index + chunk], start=index):
+                is_lead = order.spec.lead_rate > 0 and order.spec.conversion_rate == 0
+                amount, items = _basket(order, rng)
+                order_id = f"{'L' if is_lead else 'SO'}-{order.at:%y%m%d}-{number:05d}"
+                outcome = _report(
+                    session,
+                    order,
+                    order_id,
+                    "lead" if is_lead else "sale",
+                    "pending",
+                    amount,
+                    None,
+                    items,
+                    order.at,
+                )
+                if outcome is None:
+                    continue
+                summary.conversions += 1
+                followups.extend(_plan_life(order, order_id, amount, is_lead, now, rng))
+        report("orders", min(index + chunk, len(orders)), len(orders))
+    followups.sort(key=lambda f: (f[0], f[1]))
+    for index in range(0, len(followups), chunk):
+        with transaction() as session:
+            for at, _seq, order, status, refund, order_id in followups[index : index + chunk]:
+                kind = "lead" if order_id.startswith("L-") else "sale"
+                if _report(session, order, order_id, kind, status, None, refund, (), at):
+                    if status == "completed":
+                        summary.completed += 1
+                    elif status == "declined":
+                        summary.declined += 1
+                    elif refund is None:
+                        summary.refunded_full += 1
+                    else:
+                        summary.refunded_partial += 1
+        report("completions, declines, refunds", min(index + chunk, len(followups)), len(followups))
+
+
+def _plan_life(
+    order: _Order,
+    order_id: str,
+    amount: Decimal,
+    is_lead: bool,
+    now: datetime,
+    rng: random.Random,
+) -> Iterator[tuple[datetime, int, _Order, str, Decimal | None, str]]:
+    seq = rng.randrange(10**9)
+    age = now - order.at
+    if age < timedelta(days=2):
+        return  # still pending: the advertiser has not confirmed it yet
+    roll = rng.random()
+    decided = order.at + timedelta(days=rng.uniform(1, min(age.days, 10) or 1))
+    if decided >= now:
+        return
+    if roll < 0.06:
+        yield (decided, seq, order, "declined", None, order_id)
+        return
+    yield (decided, seq, order, "completed", None, order_id)
+    if is_lead:
+        return
+    refund_at = decided + timedelta(days=rng.uniform(2, 20))
+    if refund_at >= now:
+        return
+    if roll < 0.12:
+        yield (refund_at, seq, order, "refunded", None, order_id)
+    elif roll < 0.18:
+        share = Decimal(rng.choice(("0.25", "0.3", "0.5")))
+        refund = round_money(amount * share, order.program.currency)
+        yield (refund_at, seq, order, "refunded", refund, order_id)
+
+
+def _basket(order: _Order, rng: random.Random) -> tuple[Decimal, tuple[LineInput, ...]]:
+    if order.spec.lead_rate > 0 and order.spec.conversion_rate == 0:
+        return Decimal(0), ()
+    currency = order.program.currency
+    low, high = order.spec.order_value
+    categories = order.spec.categories or ("general",)
+    lines = []
+    for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
+        value = round_money(Decimal(rng.uniform(low, high)) / 2, currency)
+        lines.append(
+            LineInput(
+                sku=f"SKU-{rng.randrange(100, 999)}",
+                category=rng.choice(categories),
+                amount=value,
+                quantity=1,
+            )
+        )
+    net = sum((line.amount for line in lines), Decimal(0))
+    return net, tuple(lines)
+
+
+def _report(
+    session: Session,
+    order: _Order,
+    order_id: str,
+    kind: str,
+    status: str,
+    amount: Decimal | None,
+    refund: Decimal | None,
+    items: tuple[LineInput, ...],
+    at: datetime,
+) -> str | None:
+    from alliance.conversions.postback import Rejected
+
+    report = ConversionInput(
+        program_id=order.program.id,
+        order_id=order_id,
+        kind=kind,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        currency=order.program.currency,
+        amount=amount,
+        refund_amount=refund,
+        tax=Decimal(0),
+        shipping=Decimal(0),
+        items=items,
+        click_id=order.click_id,
+        visitor_id=None,
+        coupon=order.coupon,
+        customer_id=order.customer_id,
+        buyer_country=order.country,
+        new_customer=None,
+        occurred_at=at if amount is not None else None,
+    )
+    try:
+        with session.begin_nested():
+            return record(session, order.program, report, None, at).conversion_id
+    except Rejected:
+        return None  # e.g. a buyer country outside the program: kept out, as live traffic is
+
+
+def write_credentials(summary: DemoSummary, path: Path) -> None:
+    """The demo's API keys, for a newcomer to try the API (local development data only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Alliance demo network: API keys (local demo data; keep out of production)",
+        f"operator\t{summary.operator_key}",
+    ]
+    lines += [f"advertiser\t{name}\t{key}" for name, key in summary.advertiser_keys.items()]
+    lines += [f"partner\t{name}\t{key}" for name, key in summary.partner_keys.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
