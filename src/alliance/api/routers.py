@@ -6,24 +6,25 @@ from fastapi import FastAPI
 
 
 def include_routers(app: FastAPI) -> None:
+    from alliance.accounts import api as accounts
     from alliance.api import health
+    from alliance.commissions import read_api as commissions
+    from alliance.conversions import api as inbound_events
+    from alliance.conversions import read_api as conversions
+    from alliance.programs import api as programs
     from alliance.reports import api as reports
+    from alliance.tracking import api as links
+    from alliance.web import landing
 
-    app.include_router(health.router)
-    app.include_router(reports.router)
-
-    from alliance.accounts import api as accounts_api
-    from alliance.commissions import read_api as commissions_read_api
-    from alliance.conversions import read_api as conversions_read_api
-    from alliance.programs import api as programs_api
-    from alliance.tracking import api as tracking_api
-
-    app.include_router(accounts_api.router)
-    app.include_router(programs_api.router)
-    app.include_router(tracking_api.router)
-    app.include_router(conversions_read_api.router)
-    app.include_router(commissions_read_api.router)
-
-    from alliance.conversions import api as inbound_api
-
-    app.include_router(inbound_api.router)
+    for module in (
+        landing,
+        health,
+        accounts,
+        programs,
+        links,
+        conversions,
+        commissions,
+        inbound_events,
+        reports,
+    ):
+        app.include_router(module.router)
