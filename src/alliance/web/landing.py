@@ -15,8 +15,10 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Alliance</title>
 <style>
- body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;color:#1d2330}
- h1{font-size:1.6rem;margin-bottom:.2rem} code{background:#f1f3f7;padding:.1rem .3rem;border-radius:4px}
+ body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;
+      padding:0 1rem;color:#1d2330}
+ h1{font-size:1.6rem;margin-bottom:.2rem}
+ code{background:#f1f3f7;padding:.1rem .3rem;border-radius:4px}
  li{margin:.35rem 0} .muted{color:#5b6475}
 </style></head><body>
 <h1>Alliance is running</h1>
