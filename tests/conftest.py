@@ -77,7 +77,16 @@ def free_port() -> int:
 class Server:
     """`alliance serve` in a subprocess, bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, db_url: str, env: dict[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        new_session: bool = False,
+    ) -> None:
+        # new_session: the server and its worker processes get their own process group, so a
+        # test can SIGKILL them all at once (os.killpg(server.proc.pid, SIGKILL)).
+        self.new_session = new_session
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "ALLIANCE_DATABASE_URL": db_url, **(env or {})}
@@ -86,10 +95,23 @@ class Server:
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"alliance-server-{self.port}.log"
 
     def start(self) -> Server:
-        cmd = [sys.executable, "-m", "alliance.cli", "serve", "--port", str(self.port),
-               "--workers", str(self.workers)]
-        self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            cmd, env=self.env, cwd=ROOT, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        cmd = [
+            sys.executable,
+            "-m",
+            "alliance.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
