@@ -47,15 +47,20 @@ def pending(program_id: str = "prg_writer_test", **overrides: object) -> Pending
 def writer_for(db_url: str, **options: float) -> ClickWriter:
     settings = get_settings()
     return ClickWriter(
-        store_for(db_url, settings), secret_key=settings.secret_key, **options  # type: ignore[arg-type]
+        store_for(db_url, settings),
+        secret_key=settings.secret_key,
+        **options,  # type: ignore[arg-type]
     )
 
 
 def count_clicks(program_id: str) -> int:
     with reading() as session:
-        return session.scalar(
-            select(func.count()).select_from(Click).where(Click.program_id == program_id)
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(Click).where(Click.program_id == program_id)
+            )
+            or 0
+        )
 
 
 def test_concurrent_clicks_share_transactions(db_url: str) -> None:
@@ -150,30 +155,42 @@ def test_stop_drains_the_queue_and_refuses_new_clicks(db_url: str) -> None:
     assert count_clicks(program_id) == 50
 
 
-def test_postgres_writer_survives_a_dropped_connection(db_url: str, engine_name: str) -> None:
-    if engine_name != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite has no server connection to lose")
-    import psycopg
-
+def test_writer_survives_a_lost_connection(db_url: str, engine_name: str) -> None:
+    """A broken database connection costs at most the batch in flight, never the writer."""
     program_id = new_id("prg")
 
-    async def run() -> None:
+    async def run() -> tuple[int, int]:
         writer = writer_for(db_url)
         await writer.start()
         await writer.write(pending(program_id))
-        # Kill the writer's backend from outside, as a server restart or a proxy would.
-        with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
-            terminated = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND application_name = 'alliance-click-writer'"
-            ).fetchall()
-        assert terminated and all(ok for (ok,) in terminated)
-        await writer.write(pending(program_id))  # reconnects; the click is not refused
-        await writer.stop()
+        if engine_name == "postgresql":
+            import psycopg
 
-    asyncio.run(run())
-    assert count_clicks(program_id) == 2
+            # Kill the writer's backend from outside, as a server restart or a proxy would.
+            with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+                terminated = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND application_name = 'alliance-click-writer'"
+                ).fetchall()
+            assert terminated and all(ok for (ok,) in terminated)
+            # The connection died before COMMIT was sent: retried at once, not refused.
+            await writer.write(pending(program_id))
+            saved_after_loss = 1
+        else:
+            # Close the writer's SQLite handle under it: that batch fails (its request gets
+            # a 503, no 302), the next batch reconnects.
+            writer._store._conn.close()  # type: ignore[attr-defined]
+            with pytest.raises(ClickNotSaved):
+                await writer.write(pending(program_id))
+            saved_after_loss = 0
+        await writer.write(pending(program_id))
+        await writer.stop()
+        return saved_after_loss, writer.stats.failed_batches
+
+    saved_after_loss, failed_batches = asyncio.run(run())
+    assert count_clicks(program_id) == 2 + saved_after_loss
+    assert failed_batches == (0 if engine_name == "postgresql" else 1)
 
 
 def test_libpq_url() -> None:
