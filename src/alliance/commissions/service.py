@@ -215,6 +215,54 @@ def accrue(
     return commission
 
 
+def accrual_rows(
+    conversion: dict[str, Any], quote: Quote, terms: CommissionTerms | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What `accrue(..., fresh=True)` writes, as rows for a Core (bulk) insert: the commission
+    and its accrual entry (None when the amount is zero, as `_append` skips it).
+
+    The ingest hot path inserts whole batches of these with one statement per table; the unique
+    `source_key` and `idempotency_key` guard against duplicates exactly as with `accrue`."""
+    now = utcnow()
+    commission_id = new_id(PREFIXES["commission"])
+    kind = CommissionKind.lead if conversion["kind"] == "lead" else CommissionKind.sale
+    commission = {
+        "id": commission_id,
+        "source_key": conversion["id"],
+        "kind": kind.value,
+        "conversion_id": conversion["id"],
+        "program_id": conversion["program_id"],
+        "partner_id": conversion["partner_id"],
+        "status": CommissionStatus.pending.value,
+        "currency": quote.currency,
+        "amount": quote.amount,
+        "terms_id": terms.id if terms is not None else None,
+        "terms_version": terms.version if terms is not None else None,
+        "rule": dict(quote.rule),
+        "arithmetic": quote.arithmetic[:2000],
+        "occurred_at": conversion["occurred_at"],
+        "approvable_at": None,
+        "approved_at": None,
+        "created_at": now,
+    }
+    if quote.amount == ZERO:
+        return commission, None
+    entry = {
+        "id": new_id(PREFIXES["ledger"]),
+        "commission_id": commission_id,
+        "program_id": conversion["program_id"],
+        "partner_id": conversion["partner_id"],
+        "currency": quote.currency,
+        "bucket": Bucket.pending.value,
+        "entry_type": EntryType.accrual.value,
+        "amount": quote.amount,
+        "idempotency_key": f"{commission_id}:accrual",
+        "reason": "commission accrued",
+        "created_at": now,
+    }
+    return commission, entry
+
+
 def complete(
     session: Session, conversion: Conversion, completed_at: datetime, lock_days: int
 ) -> Commission | None:

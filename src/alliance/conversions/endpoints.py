@@ -8,8 +8,10 @@ thread per server process takes whatever requests are waiting and handles them a
 
 1. insert every raw request of the batch into `inbound_events`, COMMIT — from here nothing
    acknowledged can be lost, even for garbage or bad tokens;
-2. in a second transaction, process each request inside its own SAVEPOINT (a rejected one
-   rolls back alone) and record each outcome on its inbound event, COMMIT;
+2. in a second transaction, process each request (one that writes inside its own SAVEPOINT,
+   so a rejected one rolls back alone); the rows of new conversions are inserted for the
+   whole batch at once (`_BatchRun`, conversions/batch.py); record each outcome on its
+   inbound event, COMMIT;
 3. answer every request of the batch.
 
 A request that meets a unique-key race (another server process inserted the same order id
@@ -26,13 +28,23 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import NestedTransaction
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from alliance.clock import utcnow
 from alliance.conversions import inbox
+from alliance.conversions.batch import (
+    BatchCache,
+    CreateBuffer,
+    DependsOnBuffered,
+    NeedsWrites,
+    insert_new,
+)
 from alliance.conversions.models import InboundStatus
 from alliance.conversions.postback import RawRequest, Rejected
 from alliance.conversions.service import Outcome, ProgramRejected, process_event
@@ -126,6 +138,156 @@ def _resolve(job: _Job, result: Result) -> None:
     job.loop.call_soon_threadsafe(set_result)
 
 
+class _RunCarefully(Exception):
+    """A read outside any savepoint failed: redo the batch's transaction with savepoints."""
+
+
+def _rollback(savepoint: SessionTransaction | NestedTransaction | None) -> None:
+    if savepoint is not None:
+        savepoint.rollback()
+
+
+class _BatchRun:
+    """Step 2 of the pipeline for one batch, inside one transaction.
+
+    An event that writes runs in its own SAVEPOINT, so a refused one rolls back alone. New
+    pending conversions are not inserted one by one: `process_event` plans their rows into a
+    `CreateBuffer`, written with one statement per table when the batch ends — or earlier, when
+    a later event needs to read them (`DependsOnBuffered`). Their outcomes count only once
+    the rows are in.
+
+    Planning only reads, so it runs without a savepoint (two statements, a round trip each on
+    PostgreSQL, for nothing to undo). If such a read fails unexpectedly, the transaction may be
+    unusable (PostgreSQL aborts it): `_RunCarefully` makes the pipeline run the whole batch
+    again with a savepoint around every event, so the failure stays with its event.
+    """
+
+    def __init__(self, *, careful: bool = False) -> None:
+        self.careful = careful
+        self.cache = BatchCache()
+        self.buffer = CreateBuffer()
+        self.results: dict[str, Result] = {}
+        self.outcomes: dict[str, dict[str, Any]] = {}  # by event id: a re-run replaces
+        self.retry: list[_Job] = []
+        self._buffered: list[tuple[_Job, Outcome, datetime]] = []
+
+    def apply(self, session: Session, batch: list[_Job]) -> None:
+        for job in batch:
+            try:
+                self._one(session, job, self.buffer)
+            except DependsOnBuffered:
+                self._write_buffer(session)
+                self._one(session, job, self.buffer)
+        self._write_buffer(session)
+
+    def _one(self, session: Session, job: _Job, buffer: CreateBuffer | None) -> None:
+        if buffer is not None:
+            # Most events are new orders that only read until the batch inserts them: try
+            # without the ORM savepoint (its flush and bookkeeping cost more than the reads).
+            try:
+                self._attempt(session, job, buffer, writes=False)
+                return
+            except NeedsWrites:
+                pass
+        self._attempt(session, job, buffer, writes=True)
+
+    def _attempt(
+        self, session: Session, job: _Job, buffer: CreateBuffer | None, *, writes: bool
+    ) -> None:
+        event = job.event
+        now = utcnow()
+        planned = len(buffer.plans) if buffer is not None else 0
+        # Writes need the session's SAVEPOINT (its rollback also resets ORM state); careful
+        # reads a plain one.
+        savepoint: SessionTransaction | NestedTransaction | None = None
+        if writes:
+            savepoint = session.begin_nested()
+        elif self.careful:
+            savepoint = session.connection().begin_nested()
+        try:
+            outcome = process_event(
+                session, event.raw, event.id, now, cache=self.cache, buffer=buffer, writes=writes
+            )
+            if savepoint is not None:
+                savepoint.commit()
+        except (DependsOnBuffered, NeedsWrites):
+            _rollback(savepoint)
+            raise
+        except Rejected as refusal:
+            _rollback(savepoint)
+            self.outcomes[event.id] = _rejected_row(event.id, refusal)
+            self.results[event.id] = Result(event.id, rejected=refusal)
+            return
+        except IntegrityError:
+            _rollback(savepoint)
+            self.retry.append(job)
+            return
+        except OperationalError:
+            raise  # the connection or lock is gone: the whole batch is retried
+        except Exception as exc:
+            if savepoint is None:
+                raise _RunCarefully from exc
+            _rollback(savepoint)
+            log.exception("inbound event %s failed; left for reprocessing", event.id)
+            self.results[event.id] = Result(event.id, stored=True)
+            return
+        if buffer is not None and len(buffer.plans) > planned:
+            self._buffered.append((job, outcome, now))  # counts once its rows are written
+        else:
+            self._accept(job, outcome, now)
+
+    def _accept(self, job: _Job, outcome: Outcome, now: datetime) -> None:
+        event_id = job.event.id
+        self.outcomes[event_id] = inbox.outcome_row(
+            event_id,
+            status=InboundStatus(outcome.status),
+            now=now,
+            program_id=outcome.program_id,
+            conversion_id=outcome.conversion_id,
+        )
+        self.results[event_id] = Result(event_id, outcome=outcome)
+
+    def _write_buffer(self, session: Session) -> None:
+        plans = self.buffer.take()
+        buffered, self._buffered = self._buffered, []
+        if not plans:
+            return
+        savepoint = session.begin_nested()
+        try:
+            insert_new(session, plans)
+            savepoint.commit()
+        except OperationalError:
+            raise  # the connection or lock is gone: the whole batch is retried
+        except DBAPIError:
+            # Another process inserted one of these orders first (PostgreSQL), or one row is
+            # refused: apply them one by one, so only the loser goes to the retry-alone path
+            # and a bad row fails alone.
+            savepoint.rollback()
+            for job, _outcome, _now in buffered:
+                self._one(session, job, None)
+            return
+        for job, outcome, now in buffered:
+            self._accept(job, outcome, now)
+
+
+def _process(batch: list[_Job]) -> _BatchRun:
+    """Step 2 for a batch: apply every event, record every outcome, commit."""
+    try:
+        return _process_once(batch, careful=False)
+    except _RunCarefully:
+        log.warning("a read failed outside a savepoint; processing the batch again carefully")
+        return _process_once(batch, careful=True)
+
+
+def _process_once(batch: list[_Job], *, careful: bool) -> _BatchRun:
+    run = _BatchRun(careful=careful)
+    with transaction() as session:
+        run.apply(session, batch)
+        # One statement records every outcome, committed with the effects.
+        inbox.finish_many(session, list(run.outcomes.values()))
+    return run
+
+
 class IngestPipeline:
     """One writer thread per server process; requests are batched while it is busy."""
 
@@ -193,51 +355,14 @@ class IngestPipeline:
                 _resolve(job, Result(job.event.id, stored=False))
             return
 
-        results: dict[str, Result] = {}
-        retry: list[_Job] = []
         try:
-            with transaction() as session:
-                outcomes: list[dict[str, Any]] = []
-                for job in batch:
-                    event = job.event
-                    now = utcnow()
-                    savepoint = session.begin_nested()
-                    try:
-                        outcome = process_event(session, event.raw, event.id, now)
-                        savepoint.commit()
-                    except Rejected as refusal:
-                        savepoint.rollback()
-                        outcomes.append(_rejected_row(event.id, refusal))
-                        results[event.id] = Result(event.id, rejected=refusal)
-                        continue
-                    except IntegrityError:
-                        savepoint.rollback()
-                        retry.append(job)
-                        continue
-                    except OperationalError:
-                        raise  # the connection or lock is gone: the whole batch is retried
-                    except Exception:
-                        savepoint.rollback()
-                        log.exception("inbound event %s failed; left for reprocessing", event.id)
-                        results[event.id] = Result(event.id, stored=True)
-                        continue
-                    outcomes.append(
-                        inbox.outcome_row(
-                            event.id,
-                            status=InboundStatus(outcome.status),
-                            now=now,
-                            program_id=outcome.program_id,
-                            conversion_id=outcome.conversion_id,
-                        )
-                    )
-                    results[event.id] = Result(event.id, outcome=outcome)
-                # One statement records every outcome, committed with the effects.
-                inbox.finish_many(session, outcomes)
+            run = _process(batch)
         except Exception:
             log.exception("processing a batch of %d inbound events failed", len(batch))
             for job in batch:
                 _resolve(job, Result(job.event.id))
             return
+        results, retry = run.results, run.retry
         for job in batch:
             if job in retry:
                 try:

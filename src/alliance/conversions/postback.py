@@ -91,7 +91,8 @@ class Params:
     """Decoded parameters. `values` holds text, except `items` from a JSON body (a list)."""
 
     values: dict[str, Value]
-    # The exact bytes the signature covers (canonical query or raw JSON body).
+    # The exact bytes the signature covers (canonical query or raw JSON body); empty when the
+    # request carries no signature.
     signed_payload: bytes
     signature: str | None
 
@@ -254,7 +255,9 @@ def decode_params(raw: RawRequest, max_body: int) -> Params:
     sig_value = values.pop("signature", None)
     if isinstance(sig_value, str):
         signature = sig_value
-    signed = raw.body if is_json else canonical_query([*pairs, *body_pairs])
+    signed = b""  # only a signature is checked against it: skip the sort and re-encoding
+    if signature is not None:
+        signed = raw.body if is_json else canonical_query([*pairs, *body_pairs])
     return Params(values=values, signed_payload=signed, signature=signature)
 
 

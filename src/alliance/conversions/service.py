@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from alliance.api.fields import is_public_id
@@ -34,6 +34,13 @@ from alliance.commissions.calculator import (
 )
 from alliance.commissions.models import CommissionStatus
 from alliance.commissions.terms import TermsDocument, parse_terms
+from alliance.conversions.batch import (
+    BatchCache,
+    CreateBuffer,
+    NeedsWrites,
+    NewConversion,
+    insert_new,
+)
 from alliance.conversions.inbox import cookie
 from alliance.conversions.models import (
     CONVERSION_TRANSITIONS,
@@ -71,25 +78,46 @@ OutcomeStatus = Literal["accepted", "duplicate"]
 
 # The hot-path queries, built once with bind parameters: building a statement per request
 # costs more CPU than executing it (SQLAlchemy caches the compiled form, not the expression).
+_ORDER_KEY = (
+    Conversion.program_id == bindparam("program_id"),
+    Conversion.order_id == bindparam("order_id"),
+    Conversion.kind == bindparam("kind"),
+)
+# Most postbacks are new orders: a plain id probe is much cheaper than loading (and locking)
+# an entity, which only an existing order needs.
+_EXISTS = select(Conversion.id).where(*_ORDER_KEY)
 _EXISTING = (
     select(Conversion)
-    .where(
-        Conversion.program_id == bindparam("program_id"),
-        Conversion.order_id == bindparam("order_id"),
-        Conversion.kind == bindparam("kind"),
-    )
+    .where(*_ORDER_KEY)
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+# Column selects, not entities: attribution needs five values, and loading Click objects
+# cost more than the queries themselves.
+_CLICK_FACT = (Click.id, Click.program_id, Click.partner_id, Click.occurred_at, Click.is_bot)
+_NAMED_CLICK = select(*_CLICK_FACT).where(Click.id == bindparam("click_id"))
+_IN_WINDOW = (
+    Click.program_id == bindparam("program_id"),
+    Click.occurred_at >= bindparam("since"),
+    Click.occurred_at <= bindparam("until"),
+)
 # Served by the index (program_id, visitor_id, occurred_at).
 _VISITOR_CLICKS = (
-    select(Click)
-    .where(
-        Click.program_id == bindparam("program_id"),
-        Click.visitor_id == bindparam("visitor_id"),
-        Click.occurred_at >= bindparam("since"),
-        Click.occurred_at <= bindparam("until"),
-    )
+    select(*_CLICK_FACT)
+    .where(Click.visitor_id == bindparam("visitor_id"), *_IN_WINDOW)
+    .order_by(Click.occurred_at.desc())
+    .limit(MAX_PATH_CLICKS)
+)
+# The same for the visitor of a click id, in one statement (one round trip, not two); the
+# named click's own row is looked up separately only when it is not among the results.
+_NAMED_VISITOR = (
+    select(Click.visitor_id)
+    .where(Click.id == bindparam("click_id"), Click.program_id == bindparam("program_id"))
+    .scalar_subquery()
+)
+_CLICK_VISITOR_CLICKS = (
+    select(*_CLICK_FACT)
+    .where(Click.visitor_id == _NAMED_VISITOR, *_IN_WINDOW)
     .order_by(Click.occurred_at.desc())
     .limit(MAX_PATH_CLICKS)
 )
@@ -112,6 +140,14 @@ _LATEST_TERMS = (
 )
 
 
+def _core(session: Session) -> Connection:
+    """The session's connection, for the hot path's plain-column queries: Core execution skips
+    the ORM's per-statement compile state. Flushing first keeps what autoflush guaranteed (the
+    flush is a no-op on a clean session)."""
+    session.flush()
+    return session.connection()
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: OutcomeStatus
@@ -130,13 +166,26 @@ class ProgramRejected(Rejected):
 # --- the whole path --------------------------------------------------------------------------
 
 
-def process_event(session: Session, raw: RawRequest, event_id: str, now: datetime) -> Outcome:
-    """Apply one stored inbound request. Raises Rejected (possibly a ProgramRejected)."""
+def process_event(
+    session: Session,
+    raw: RawRequest,
+    event_id: str,
+    now: datetime,
+    *,
+    cache: BatchCache | None = None,
+    buffer: CreateBuffer | None = None,
+    writes: bool = True,
+) -> Outcome:
+    """Apply one stored inbound request. Raises Rejected (possibly a ProgramRejected).
+
+    In a batch, `cache` keeps what the transaction has read and `buffer` defers the inserts of
+    new conversions (conversions/batch.py); without them every write happens here.
+    `writes=False` (with a buffer) only reads: an event that must write raises NeedsWrites."""
     params = decode_params(raw, get_settings().max_body_bytes)
     program_id = params.text("program")
     if program_id is None:
         raise Rejected("missing_field", "program is required", field="program")
-    program = _program(session, program_id)
+    program = _program(session, program_id, cache)
     try:
         if raw.source != "pixel":
             authenticate(params, program.postback_token)
@@ -159,15 +208,30 @@ def process_event(session: Session, raw: RawRequest, event_id: str, now: datetim
             raise Rejected(
                 "bad_status", "the pixel can only report pending conversions", field="status"
             )
-        return record(session, program, report, event_id, now, pixel=raw.source == "pixel")
+        return record(
+            session,
+            program,
+            report,
+            event_id,
+            now,
+            pixel=raw.source == "pixel",
+            cache=cache,
+            buffer=buffer,
+            writes=writes,
+        )
     except Rejected as exc:
         if isinstance(exc, ProgramRejected):
             raise
         raise ProgramRejected(exc, program.id) from None
 
 
-def _program(session: Session, program_id: str) -> Program:
-    found = session.get(Program, program_id) if is_public_id(program_id, "prg") else None
+def _program(session: Session, program_id: str, cache: BatchCache | None) -> Program:
+    if cache is not None and program_id in cache.programs:
+        found = cache.programs[program_id]
+    else:
+        found = session.get(Program, program_id) if is_public_id(program_id, "prg") else None
+        if cache is not None and len(cache.programs) < 1024:
+            cache.programs[program_id] = found
     if found is None:
         raise Rejected("unknown_program", f"no program {program_id[:40]!r}", field="program")
     return found
@@ -181,18 +245,38 @@ def record(
     now: datetime,
     *,
     pixel: bool = False,
+    cache: BatchCache | None = None,
+    buffer: CreateBuffer | None = None,
+    writes: bool = True,
 ) -> Outcome:
     """Create the conversion or move it along its lifecycle. Locks an existing conversion row
-    (PostgreSQL) so two status changes of one order are applied one after the other."""
-    existing = session.scalars(
-        _EXISTING,
-        {"program_id": program.id, "order_id": report.order_id, "kind": report.kind},
-    ).first()
+    (PostgreSQL) so two status changes of one order are applied one after the other.
+
+    With a `buffer`, a new pending conversion is only planned here and inserted with the
+    batch; anything else is written at once (raises DependsOnBuffered if it would read rows
+    the buffer still holds). With `writes=False` it raises NeedsWrites instead of writing."""
+    assert writes or buffer is not None, "without writes, new conversions need a buffer"
+    if buffer is not None:
+        buffer.check_order(program.id, report.order_id, report.kind)
+    key = {"program_id": program.id, "order_id": report.order_id, "kind": report.kind}
+    existing = None
+    if _core(session).execute(_EXISTS, key).first() is not None:
+        if not writes:
+            raise NeedsWrites  # before taking the row lock
+        existing = session.scalars(_EXISTING, key).first()
     if existing is None:
-        conversion = _create(session, program, report, event_id, now)
+        if not writes and report.status != "pending":
+            raise NeedsWrites
+        plan = _plan_create(session, program, report, event_id, now, cache, buffer)
+        if buffer is not None and report.status == "pending":
+            buffer.add(plan)
+            return Outcome("accepted", plan.id, program.id)
+        insert_new(session, [plan])
         if report.status != "pending":
+            conversion = session.get(Conversion, plan.id)
+            assert conversion is not None  # inserted just above, in this transaction
             _transition(session, program, conversion, report, event_id, now)
-        return Outcome("accepted", conversion.id, program.id)
+        return Outcome("accepted", plan.id, program.id)
     if pixel:
         return Outcome("duplicate", existing.id, program.id)
     changed = _transition(session, program, existing, report, event_id, now)
@@ -217,8 +301,29 @@ def terms_document(terms: CommissionTerms, currency: str) -> TermsDocument:
     return found
 
 
-def latest_terms(session: Session, program_id: str) -> CommissionTerms | None:
-    return session.scalars(_LATEST_TERMS, {"program_id": program_id}).first()
+def latest_terms(
+    session: Session, program_id: str, cache: BatchCache | None = None
+) -> CommissionTerms | None:
+    if cache is not None and program_id in cache.terms:
+        return cache.terms[program_id]
+    found = session.scalars(_LATEST_TERMS, {"program_id": program_id}).first()
+    if cache is not None:
+        cache.terms[program_id] = found
+    return found
+
+
+def _enrollment(
+    session: Session, program_id: str, partner_id: str, cache: BatchCache | None
+) -> tuple[str, str | None] | None:
+    """(status, group) of the partner's enrollment in the program, if any."""
+    key = (program_id, partner_id)
+    if cache is not None and key in cache.enrollments:
+        return cache.enrollments[key]
+    row = session.execute(_ENROLLMENT, {"program_id": program_id, "partner_id": partner_id}).first()
+    found = (row.status, row.group) if row is not None else None
+    if cache is not None and len(cache.enrollments) < 65_536:
+        cache.enrollments[key] = found
+    return found
 
 
 def _clicks_for(
@@ -226,47 +331,55 @@ def _clicks_for(
 ) -> tuple[list[ClickFact], str | None]:
     """The visitor's clicks in the program up to the order, and how the visitor was found."""
     window = timedelta(days=program.cookie_window_days)
-    named: Click | None = None
-    visitor = report.visitor_id
-    method = "cookie" if visitor else None
+    in_window = {
+        "program_id": program.id,
+        "since": order_at - window - timedelta(days=1),
+        "until": order_at,
+    }
+    # The last click in the window wins even when the advertiser sent back an older click id
+    # of the same visitor.
     if report.click_id is not None:
+        facts: list[ClickFact] = []
         if is_public_id(report.click_id, "clk"):
-            named = session.get(Click, report.click_id)
-        if named is None:
-            raise Rejected("unknown_click", "no click with this id", field="click_id")
-        if named.program_id != program.id:
-            raise Rejected(
-                "click_other_program", "the click belongs to another program", field="click_id"
+            rows = _core(session).execute(
+                _CLICK_VISITOR_CLICKS, {**in_window, "click_id": report.click_id}
             )
-        visitor, method = named.visitor_id, "click_id"
-    if visitor is None:
+            facts = [ClickFact(*row) for row in rows]
+        if all(c.click_id != report.click_id for c in facts):
+            facts.append(_named_click(session, program, report.click_id))
+        return facts, "click_id"
+    if report.visitor_id is None:
         return [], None
-    # Served by the index (program_id, visitor_id, occurred_at): the last click in the window
-    # wins even when the advertiser sent back an older click id of the same visitor.
-    rows = list(
-        session.scalars(
-            _VISITOR_CLICKS,
-            {
-                "program_id": program.id,
-                "visitor_id": visitor,
-                "since": order_at - window - timedelta(days=1),
-                "until": order_at,
-            },
+    rows = _core(session).execute(_VISITOR_CLICKS, {**in_window, "visitor_id": report.visitor_id})
+    return [ClickFact(*row) for row in rows], "cookie"
+
+
+def _named_click(session: Session, program: Program, click_id: str) -> ClickFact:
+    """The click an order names, when it is not among its visitor's clicks in the window:
+    unknown, of another program, or outside the window (then still shown on the order, and
+    it explains a refusal)."""
+    row = None
+    if is_public_id(click_id, "clk"):
+        row = _core(session).execute(_NAMED_CLICK, {"click_id": click_id}).first()
+    if row is None:
+        raise Rejected("unknown_click", "no click with this id", field="click_id")
+    if row.program_id != program.id:
+        raise Rejected(
+            "click_other_program", "the click belongs to another program", field="click_id"
         )
-    )
-    if named is not None and all(c.id != named.id for c in rows):
-        rows.append(named)  # outside the query's range: still shown, and explains a refusal
-    facts = [ClickFact(c.id, c.program_id, c.partner_id, c.occurred_at, c.is_bot) for c in rows]
-    return facts, method
+    return ClickFact(*row[:5])
 
 
-def _create(
+def _plan_create(
     session: Session,
     program: Program,
     report: ConversionInput,
     event_id: str | None,
     now: datetime,
-) -> Conversion:
+    cache: BatchCache | None,
+    buffer: CreateBuffer | None,
+) -> NewConversion:
+    """Attribute and price a new conversion: every row it writes, nothing written yet."""
     amount = report.amount
     if amount is None:
         if report.kind == "sale":
@@ -281,6 +394,8 @@ def _create(
         )
     binding = None
     if report.customer_id is not None:
+        if buffer is not None:
+            buffer.check_customer(program.id, report.customer_id)
         binding = session.scalars(
             _BINDING, {"program_id": program.id, "customer_id": report.customer_id}
         ).first()
@@ -302,16 +417,14 @@ def _create(
         result.method, "customer"
     )
 
-    enrollment = session.execute(
-        _ENROLLMENT, {"program_id": program.id, "partner_id": result.partner_id}
-    ).first()
-    if enrollment is None or enrollment.status != EnrollmentStatus.approved:
+    enrollment = _enrollment(session, program.id, result.partner_id, cache)
+    if enrollment is None or enrollment[0] != EnrollmentStatus.approved:
         raise Rejected(
             "partner_not_approved",
             f"the attributed partner {result.partner_id} is not approved in this program",
             field="click_id" if result.method == "click" else result.method,
         )
-    terms = latest_terms(session, program.id)
+    terms = latest_terms(session, program.id, cache)
     if terms is None:
         raise Rejected("no_terms", "the program has no commission terms yet", field="program")
     try:
@@ -322,6 +435,8 @@ def _create(
     new_customer = report.new_customer
     if new_customer is None and report.customer_id is not None:
         new_customer = binding is None
+    if buffer is not None and document.tier_measure is not None:
+        buffer.check_program(program.id)  # the month's volume counts the buffered ones too
     orders_before, sales_before = _month_volume(
         session, program.id, result.partner_id, order_at, document
     )
@@ -334,56 +449,61 @@ def _create(
         items=tuple(LineFacts(i.sku, i.category, i.amount, i.quantity) for i in report.items),
         buyer_country=report.buyer_country,
         new_customer=new_customer,
-        partner_group=enrollment.group,
+        partner_group=enrollment[1],
         month_orders_before=orders_before,
         month_sales_before=sales_before,
     )
     quote = quote_conversion(document, terms.version, facts)
-    conversion = Conversion(
-        id=new_id(PREFIXES["conversion"]),
-        program_id=program.id,
-        partner_id=result.partner_id,
-        order_id=report.order_id,
-        kind=report.kind,
-        status=ConversionStatus.pending.value,
-        currency=report.currency,
-        amount=amount,
-        net_amount=commission_base(document, facts),
-        tax_amount=report.tax,
-        shipping_amount=report.shipping,
-        refunded_amount=Decimal(0),
-        items=[
+    conversion_id = new_id(PREFIXES["conversion"])
+    conversion: dict[str, Any] = {
+        "id": conversion_id,
+        "program_id": program.id,
+        "partner_id": result.partner_id,
+        "order_id": report.order_id,
+        "kind": report.kind,
+        "status": ConversionStatus.pending.value,
+        "currency": report.currency,
+        "amount": amount,
+        "net_amount": commission_base(document, facts),
+        "tax_amount": report.tax,
+        "shipping_amount": report.shipping,
+        "refunded_amount": Decimal(0),
+        "items": [
             {"sku": i.sku, "category": i.category, "amount": str(i.amount), "quantity": i.quantity}
             for i in report.items
         ],
-        click_id=result.click_id,
-        coupon=report.coupon,
-        customer_id=report.customer_id,
-        new_customer=new_customer,
-        buyer_country=report.buyer_country,
-        attributed_by=attributed_by,
-        click_path=[dict(step) for step in result.path],
-        terms_id=terms.id,
-        occurred_at=order_at,
-        created_at=now,
-    )
-    session.add(conversion)
-    session.flush()  # the unique (program, order, kind) is the guard against racing twins
-    _event(session, conversion, "created", event_id, now)
+        "click_id": result.click_id,
+        "coupon": report.coupon,
+        "customer_id": report.customer_id,
+        "new_customer": new_customer,
+        "buyer_country": report.buyer_country,
+        "attributed_by": attributed_by,
+        "click_path": [dict(step) for step in result.path],
+        "terms_id": terms.id,
+        "occurred_at": order_at,
+        "completed_at": None,
+        "decline_reason": None,
+        "created_at": now,
+    }
+    bind = None
     if report.customer_id is not None and binding is None and report.kind == "sale":
         # The first sale binds the customer to its partner: their later orders without a click
         # or coupon (subscriptions, repeat buyers) are the partner's too.
-        session.add(
-            CustomerBinding(
-                program_id=program.id,
-                customer_id=report.customer_id,
-                partner_id=result.partner_id,
-                first_conversion_id=conversion.id,
-                created_at=now,
-            )
-        )
-    ledger.accrue(session, conversion, quote, terms, fresh=True)
-    return conversion
+        bind = {
+            "program_id": program.id,
+            "customer_id": report.customer_id,
+            "partner_id": result.partner_id,
+            "first_conversion_id": conversion_id,
+            "created_at": now,
+        }
+    commission, entry = ledger.accrual_rows(conversion, quote, terms)
+    return NewConversion(
+        conversion=conversion,
+        event=_event_row(conversion_id, "created", ConversionStatus.pending.value, event_id, now),
+        binding=bind,
+        commission=commission,
+        entry=entry,
+    )
 
 
 def _month_volume(
@@ -413,6 +533,28 @@ def _month_volume(
 
 
 # --- lifecycle -------------------------------------------------------------------------------
+
+
+def _event_row(
+    conversion_id: str,
+    kind: str,
+    status: str,
+    event_id: str | None,
+    now: datetime,
+    *,
+    refunded: Decimal | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(PREFIXES["conversion_event"]),
+        "conversion_id": conversion_id,
+        "kind": kind,
+        "status": status,
+        "refunded_amount": refunded,
+        "inbound_event_id": event_id,
+        "note": note,
+        "occurred_at": now,
+    }
 
 
 def _event(
