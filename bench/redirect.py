@@ -3,8 +3,9 @@
     .venv/bin/python bench/redirect.py [--seconds N] [--db sqlite|postgresql] [--workers N]
 
 It creates a fresh database (a temp SQLite file, or the PostgreSQL database `alliance_bench`),
-migrates it, adds one program, partner and link, starts `alliance serve` as a user would and
-nginx with a throw-away config, then drives both with wrk:
+migrates it, adds one program, partner and link, starts `alliance serve` as a user would,
+nginx with a throw-away config and, as the floor for any Python answer, a bare ASGI app
+that only says 302 on the same server (Granian, same worker count), then drives them with wrk:
 
   * throughput: 64 connections, as fast as they go;
   * moderate load: ~1000 requests/s, spread over 50 connections with random pauses (a wrk
@@ -40,9 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 CONNECTIONS = 64
+ALLIANCE_64 = "alliance /c/, 64 conn"
 RATE = 1000
 RATE_CONNECTIONS = 50
-TARGETS = "targets: >= 25% of nginx req/s; p99 <= 10 ms @64c; p99 <= 3 ms @1000/s; RSS <= 250 MB"
+TARGETS = (
+    "targets: >= 25% of nginx req/s; p99 <= 10 ms @64c; p99 <= 3 ms @1000/s; RSS <= 250 MB\n"
+    "RSS: all = supervisor + workers (peak during the run), max = the largest single process"
+)
 
 NGINX_CONF = """
 daemon off;
@@ -64,6 +69,19 @@ http {{
 }}
 """
 
+# The floor for any Python answer: an ASGI app that only says 302, on the same server.
+BARE_ASGI = """
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    headers = [(b"location", b"http://example.com/"), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 302, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+"""
+
 # Each connection waits a random 0..2*mean ms between requests: ~RATE req/s in total, and the
 # connections drift apart instead of firing in lock-step bursts.
 RATE_LUA = """
@@ -83,7 +101,8 @@ class Result:
     p99_ms: float = 0.0
     not_3xx: int = 0
     socket_errors: int = 0
-    rss_mb: float | None = None
+    rss_mb: float | None = None  # whole server: supervisor + workers
+    rss_process_mb: float | None = None  # the largest single process
     notes: list[str] = field(default_factory=list)
 
 
@@ -186,9 +205,10 @@ def count_clicks(database_url: str, link_id: str) -> int:
 # -- processes ------------------------------------------------------------------------------
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of `pid` and all its descendants (the server and its workers), in MB."""
-    total_kb = 0
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """RSS of `pid` and all its descendants (the server and its workers), in MB: the total
+    and the largest single process."""
+    total_kb = largest_kb = 0
     pids = [pid]
     while pids:
         current = pids.pop()
@@ -198,22 +218,29 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             continue
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total_kb += int(match.group(1)) if match else 0
+        rss_kb = int(match.group(1)) if match else 0
+        total_kb += rss_kb
+        largest_kb = max(largest_kb, rss_kb)
         pids.extend(int(c) for c in children)
-    return total_kb / 1024
+    return total_kb / 1024, largest_kb / 1024
 
 
 class RssSampler:
-    """Peak RSS of a process tree while a run lasts."""
+    """Peak RSS of a process tree (total, and largest process) while a run lasts."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak = pid, 0.0
+        self.pid, self.peak, self.peak_process = pid, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        total, largest = tree_rss_mb(self.pid)
+        self.peak = max(self.peak, total)
+        self.peak_process = max(self.peak_process, largest)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            self._sample()
             self._stop.wait(0.25)
 
     def __enter__(self) -> RssSampler:
@@ -223,7 +250,7 @@ class RssSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_rss_mb(self.pid))
+        self._sample()
 
 
 def start_alliance(
@@ -239,6 +266,20 @@ def start_alliance(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz")
+    return proc, url
+
+
+def start_bare_asgi(workers: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    (workdir / "bare_asgi.py").write_text(BARE_ASGI)
+    log = (workdir / "bare.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--no-ws", "bare_asgi:app"],
+        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url)
     return proc, url
 
 
@@ -277,6 +318,13 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _grab(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise SystemExit(f"unexpected wrk output (no {pattern!r}):\n{text}")
+    return match.group(1)
+
+
 def wrk(
     target: str, url: str, seconds: int, connections: int, script: Path | None = None
 ) -> Result:
@@ -294,10 +342,10 @@ def wrk(
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     result = Result(target)
-    result.requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    result.rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    result.p50_ms = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    result.p99_ms = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    result.requests = int(_grab(r"(\d+) requests in", out))
+    result.rps = float(_grab(r"Requests/sec:\s+([\d.]+)", out))
+    result.p50_ms = _ms(_grab(r"\s50%\s+(\S+)", out))
+    result.p99_ms = _ms(_grab(r"\s99%\s+(\S+)", out))
     if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         result.not_3xx = int(match.group(1))
     if match := re.search(
@@ -327,13 +375,19 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="alliance-bench-"))
     database_url = fresh_database(args.db, args.pg_url, workdir)
     link_id, code = seed(database_url)
+    from alliance.settings import get_settings
+
+    settings = get_settings()
     print(
-        f"database {database_url}; workers {args.workers}; {args.seconds} s per run; {os.cpu_count()} CPUs"
+        f"database {database_url}; workers {args.workers}; {args.seconds} s per run; "
+        f"{os.cpu_count()} CPUs; click batch max {settings.click_batch_max}, "
+        f"wait {settings.click_batch_wait_ms} ms, sqlite synchronous {settings.sqlite_synchronous}"
     )
 
     rate_script = workdir / "rate.lua"
     rate_script.write_text(RATE_LUA.format(mean_ms=round(RATE_CONNECTIONS * 1000 / RATE)))
     nginx, nginx_url = start_nginx(workdir)
+    bare, bare_url = start_bare_asgi(args.workers, workdir)
     alliance, alliance_url = start_alliance(database_url, args.workers, workdir)
     link_url = f"{alliance_url}/c/{code}?sub1=bench"
     results: list[Result] = []
@@ -341,13 +395,15 @@ def main() -> None:
     try:
         # Warm both up (caches, connections, JIT-free but page-cache-full) before measuring.
         wrk("warm-up", nginx_url + "/", 2, CONNECTIONS)
+        wrk("warm-up", bare_url + "/", 2, CONNECTIONS)
         warm = wrk("warm-up", link_url, 2, CONNECTIONS)
         counted_302 += warm.requests - warm.not_3xx
 
         results.append(wrk("nginx return 302, 64 conn", nginx_url + "/", args.seconds, CONNECTIONS))
+        results.append(wrk("bare ASGI 302, 64 conn", bare_url + "/", args.seconds, CONNECTIONS))
         with RssSampler(alliance.pid) as rss:
-            run = wrk(f"alliance /c/, 64 conn", link_url, args.seconds, CONNECTIONS)
-        run.rss_mb = rss.peak
+            run = wrk(ALLIANCE_64, link_url, args.seconds, CONNECTIONS)
+        run.rss_mb, run.rss_process_mb = rss.peak, rss.peak_process
         results.append(run)
         counted_302 += run.requests - run.not_3xx
 
@@ -358,27 +414,35 @@ def main() -> None:
             run = wrk(
                 f"alliance /c/, ~{RATE}/s", link_url, args.seconds, RATE_CONNECTIONS, rate_script
             )
-        run.rss_mb = rss.peak
+        run.rss_mb, run.rss_process_mb = rss.peak, rss.peak_process
         results.append(run)
         counted_302 += run.requests - run.not_3xx
     finally:
         stop(alliance)  # graceful: the click writers drain before the workers exit
         stop(nginx)
+        stop(bare)
 
     stored = count_clicks(database_url, link_id)
     nginx_rps = results[0].rps
+    header = ("target", "req/s", "p50 ms", "p99 ms", "vs nginx", "RSS MB all/max", "errors")
     print()
-    print(
-        f"{'target':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs nginx':>9} {'RSS MB':>7}  errors"
-    )
+    print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15}  {}".format(*header))
     for r in results:
-        reference = nginx_rps if "64 conn" in r.target else results[2].rps
-        ratio = f"{100 * r.rps / reference:.0f}%" if r.target.startswith("alliance") else ""
-        rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else ""
+        # The ratio means something for the throughput run only; at a fixed rate both keep up.
+        is_64 = "64 conn" in r.target and r is not results[0]
+        ratio = f"{100 * r.rps / nginx_rps:.0f}%" if is_64 else ""
+        memory = f"{r.rss_mb:.0f}/{r.rss_process_mb:.0f}" if r.rss_mb is not None else ""
         errors = r.not_3xx + r.socket_errors
-        print(
-            f"{r.target:<28} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {ratio:>9} {rss:>7}  {errors}"
+        row = (
+            r.target,
+            f"{r.rps:.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            ratio,
+            memory,
+            errors,
         )
+        print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15}  {}".format(*row))
     print()
     print(TARGETS)
     verdict = "OK" if stored >= counted_302 else "CLICKS MISSING"
@@ -386,8 +450,7 @@ def main() -> None:
         f"clicks stored: {stored}; 302s counted by wrk: {counted_302} -> {verdict} "
         "(stored may exceed counted: wrk stops counting with requests still in flight)"
     )
-    if args.db == "sqlite":
-        shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(workdir, ignore_errors=True)  # the PostgreSQL database stays for a look
     if stored < counted_302:
         raise SystemExit(1)
 

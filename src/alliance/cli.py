@@ -48,10 +48,6 @@ def serve(
         workers=workers,
         log_access=False,
         backlog=2048,
-        # At most this many requests per worker inside Python at once; the rest wait in
-        # Granian's Rust side. With 64 connections all in Python the p99 of /c/ was several
-        # times worse at the same throughput (bench/redirect.py, docs/adr/0002).
-        backpressure=32,
     ).serve()
 
 

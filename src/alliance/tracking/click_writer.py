@@ -73,7 +73,11 @@ class PendingClick:
 
 def to_row(click: PendingClick, secret_key: str) -> Row:
     """The clicks-table row, in COLUMNS order (datetime aware, bool as bool)."""
-    device, is_bot = visitor.classify_user_agent(click.user_agent)
+    try:
+        device, is_bot = visitor.classify_user_agent(click.user_agent)
+    except Exception:  # a parser bug on one odd User-Agent must not fail the whole batch
+        log.warning("could not classify user agent %r", click.user_agent[:100], exc_info=True)
+        device, is_bot = "unknown", False
     country = click.country if click.country_known else visitor.country_of(click.ip)
     return (
         click.id,
@@ -95,6 +99,8 @@ def to_row(click: PendingClick, secret_key: str) -> Row:
 
 class ClickStore(Protocol):
     """Writes one batch in one transaction, or raises having written nothing."""
+
+    def connect(self) -> object: ...
 
     def write(self, rows: Sequence[Row]) -> None: ...
 
@@ -316,6 +322,10 @@ class ClickWriter:
         self._stopping = False
         # Load the geo table and UA regexes before the first visitor, off the event loop.
         await asyncio.to_thread(visitor.warm_up)
+        try:
+            await asyncio.to_thread(self._store.connect)
+        except Exception:  # the database may come up later: the first batch retries
+            log.warning("click writer cannot reach the database yet", exc_info=True)
         self._thread = threading.Thread(target=self._run, name="click-writer", daemon=True)
         self._thread.start()
 

@@ -178,12 +178,12 @@ class RedirectHandler:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
-            if self._writer is None or not self._writer.running:
+            if self._writer is None:
                 await self.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer, cache = self._writer, self._cache
-        if writer is None or cache is None or not writer.running:
+        if writer is None or cache is None:
             await self._ensure_started()
             writer, cache = self._writer, self._cache
             assert writer is not None and cache is not None
