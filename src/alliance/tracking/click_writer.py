@@ -152,9 +152,10 @@ class SqliteClickStore:
 
     def write(self, rows: Sequence[Row]) -> None:
         conn = self.connect()
-        # SQLAlchemy's SQLite DATETIME format (naive UTC), so the ORM reads these rows back.
+        # SQLAlchemy's SQLite DATETIME format, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC, so the ORM
+        # reads these rows back (isoformat is twice as fast as strftime; the offset is cut).
         prepared = [
-            (r[0], r[1].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[2:17], int(r[17])) for r in rows
+            (r[0], r[1].isoformat(" ", "microseconds")[:26], *r[2:17], int(r[17])) for r in rows
         ]
         lock_fd = self._lock_fd
         if lock_fd is not None:
