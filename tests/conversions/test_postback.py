@@ -577,7 +577,7 @@ def test_concurrent_identical_postbacks_across_two_server_processes(db_url: str)
                     },
                 )
                 with lock:
-                    answers.append(r.json()["status"])
+                    answers.append(r.json()["status"] if r.status_code == 200 else r.text)
 
         threads = [
             threading.Thread(target=fire, args=(servers[i % 2].url, i // 2)) for i in range(8)

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -270,13 +272,37 @@ class _BatchRun:
             self._accept(job, outcome, now)
 
 
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole, so running the batch again is safe.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+_TRANSIENT_ATTEMPTS = 4
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and (
+        getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+    )
+
+
 def _process(batch: list[_Job]) -> _BatchRun:
-    """Step 2 for a batch: apply every event, record every outcome, commit."""
-    try:
-        return _process_once(batch, careful=False)
-    except _RunCarefully:
-        log.warning("a read failed outside a savepoint; processing the batch again carefully")
-        return _process_once(batch, careful=True)
+    """Step 2 for a batch: apply every event, record every outcome, commit.
+
+    Two processes' batches can lock the same two orders in opposite orders (status updates
+    take row locks, new orders unique-index entries); PostgreSQL then aborts one of them as a
+    deadlock. That batch is run again after a short random pause, not failed."""
+    for attempt in range(1, _TRANSIENT_ATTEMPTS + 1):
+        try:
+            try:
+                return _process_once(batch, careful=False)
+            except _RunCarefully:
+                log.warning("a read failed outside a savepoint; processing the batch carefully")
+                return _process_once(batch, careful=True)
+        except OperationalError as exc:
+            if not _transient(exc) or attempt == _TRANSIENT_ATTEMPTS:
+                raise
+            log.info("batch of %d hit a deadlock; running it again (%d)", len(batch), attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 def _process_once(batch: list[_Job], *, careful: bool) -> _BatchRun:
