@@ -11,6 +11,8 @@ from typing import Any
 
 from alliance.api.app import create_api
 from alliance.conversions.endpoints import InboundHandler
+from alliance.conversions.webhook_endpoint import PREFIX as WEBHOOKS
+from alliance.conversions.webhook_endpoint import WebhookHandler
 from alliance.tracking.redirect import RedirectHandler
 
 Scope = dict[str, Any]
@@ -22,6 +24,8 @@ class AllianceApp:
         self.redirect = RedirectHandler()
         # /postback, /px, /tag.js: raw ASGI too, with the batching ingest pipeline (ADR 0006).
         self.inbound = InboundHandler()
+        # /webhooks/{platform}/{program}: the signature covers the raw bytes (ADR 0007).
+        self.webhooks = WebhookHandler()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -30,6 +34,9 @@ class AllianceApp:
             return
         if kind == "http" and scope["path"] in InboundHandler.PATHS:
             await self.inbound(scope, receive, send)
+            return
+        if kind == "http" and scope["path"].startswith(WEBHOOKS):
+            await self.webhooks(scope, receive, send)
             return
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -51,6 +54,37 @@ def serve(
         log_access=False,
         backlog=2048,
     ).serve()
+
+
+reconcile_app = typer.Typer(help="Pull orders a store failed to deliver by webhook.")
+app.add_typer(reconcile_app, name="reconcile")
+
+
+@reconcile_app.command("woocommerce")
+def reconcile_woocommerce(
+    program: str = typer.Option(..., help="Program id (prg_...) with a WooCommerce integration"),
+    since: datetime = typer.Option(..., help="Orders modified from (UTC), e.g. 2026-11-01"),
+    until: datetime | None = typer.Option(None, help="Orders modified before (UTC; default now)"),
+) -> None:
+    """Import the orders the store changed in a period that no webhook told (run it daily)."""
+    from alliance.conversions.reconcile import StoreError
+    from alliance.conversions.reconcile import reconcile_woocommerce as run
+    from alliance.errors import AllianceError
+
+    def utc(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+    start = utc(since)
+    assert start is not None
+    try:
+        report = run(program, start, utc(until))
+    except (AllianceError, StoreError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    outcomes = ", ".join(f"{n} {what}" for what, n in sorted(report.outcomes.items()))
+    console.print(
+        f"{report.fetched} orders in {report.pages} page(s): {outcomes or 'nothing to do'}"
+    )
 
 
 @app.command("create-operator")
@@ -112,12 +146,74 @@ def demo(
         f"{summary.clicks:,} clicks ({summary.bot_clicks:,} bots), "
         f"{summary.conversions:,} conversions ({summary.completed:,} completed, "
         f"{summary.declined} declined, {summary.refunded_full} refunded, "
-        f"{summary.refunded_partial} partly refunded), "
-        f"{summary.approved_commissions:,} commissions approved"
+        f"{summary.refunded_partial} partly refunded; {summary.store_orders:,} of them told "
+        f"by Shopify and Stripe webhooks), "
+        f"{summary.approved_commissions:,} commissions approved, "
+        f"{summary.catalog_items} creatives and feed products, "
+        f"{summary.validated_orders} orders validated in bulk"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")
     console.print(f"  operator API key:    {summary.operator_key}")
     console.print(f"  all demo API keys:   {credentials}")
+
+
+@app.command("validate-orders")
+def validate_orders(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV (or .json) file"),
+    program: str = typer.Option(..., help="Program id (prg_...)"),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the per-row report as CSV"),
+) -> None:
+    """Complete, decline or refund orders in bulk from a file with the header
+    order_id,status,refund_amount,reason (docs/validation.md). The same file again applies
+    nothing and shows the first run's report."""
+    import itertools
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from alliance.conversions import validation
+    from alliance.conversions.models import OrderValidation
+    from alliance.db.engine import reading
+    from alliance.errors import AllianceError
+    from alliance.reports.export import csv_lines
+
+    notes = Console(stderr=True) if as_csv else console  # stdout stays machine-readable
+    try:
+        outcome = validation.validate_file(program, file.name, file.read_bytes())
+    except AllianceError as exc:
+        notes.print(exc.detail, style="red", markup=False)
+        raise typer.Exit(1) from None
+    with reading() as session:
+        found = session.get(OrderValidation, outcome.validation_id)
+        assert found is not None
+        if as_csv:
+            records = map(validation.row_record, validation.iter_rows(session, found.id))
+            for line in csv_lines(validation.ROW_COLUMNS, records):
+                typer.echo(line, nl=False)
+        else:
+            table = Table(title=f"{found.id} ({file.name})")
+            for column in ("line", "order_id", "status", "refund", "result", "detail"):
+                table.add_column(column, no_wrap=column == "result")
+            colours = {"applied": "green", "unchanged": "dim"}
+            shown = 1000  # a terminal table of 100,000 rows helps nobody: --csv has them all
+            for row in itertools.islice(validation.iter_rows(session, found.id), shown):
+                cells = (row.line, row.order_id, row.status, row.refund_amount)
+                table.add_row(
+                    *(Text("" if cell is None else str(cell)) for cell in cells),
+                    Text(row.result, style=colours.get(row.result, "red")),
+                    Text(row.detail),
+                )
+            console.print(table)
+            if found.row_count > shown:
+                console.print(f"… {found.row_count - shown:,} more rows: use --csv for all")
+        counts = ", ".join(f"{n} {result}" for result, n in found.counts.items() if n)
+        when = found.created_at.isoformat(timespec="seconds")
+    summary = {
+        "created": "applied now",
+        "resumed": f"resumed the interrupted upload of {when}",
+        "replayed": f"replay of the upload of {when}: nothing applied now",
+    }[outcome.verdict]
+    notes.print(f"{outcome.validation_id}: {counts}  ({summary})", markup=False)
 
 
 from alliance.reports.cli import report_app  # noqa: E402 - sub-apps mount after the commands

@@ -32,6 +32,7 @@ PREFIXES = {
     "commission": "com",
     "ledger": "led",
     "job_run": "job",
+    "webhook_integration": "whi",
 }
 
 

@@ -52,6 +52,30 @@ class Settings(BaseSettings):
     # could claim any IP.
     trust_forwarded_for: bool = False
 
+    # Hours an Idempotency-Key answer is kept and replayed; after that the key may be used
+    # again, and the purge_idempotency_keys job deletes it.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+
+    # Outbound webhooks and partner postbacks (docs/webhooks-out.md).
+    # Seconds one delivery attempt may take in all (connect, TLS, request, response headers).
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Attempts before a delivery is dead (the dead-letter list; POST .../retry sends it again).
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    # Wait after n failed attempts: random in [0, min(cap, base * 2**n)] seconds ("full
+    # jitter"). With the defaults, 12 attempts span at most ~20 hours (~10 on average).
+    webhook_backoff_base_s: float = Field(default=30.0, gt=0)
+    webhook_backoff_cap_s: float = Field(default=6 * 3600.0, gt=0)
+    # Ports a webhook or postback URL may name besides 80 and 443, comma-separated ("8443").
+    webhook_allow_ports: str = ""
+    # Hosts exempt from the SSRF address and port checks, comma-separated host names, IPs or
+    # CIDR networks. Meant for tests (127.0.0.1) and receivers on a network you control;
+    # anything listed here can be reached by any advertiser or partner.
+    webhook_allow_hosts: str = ""
+    # Deliveries one `deliver_webhooks` run sends at once.
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)
+    # Days delivered and dead deliveries (and their events) stay in the delivery log.
+    webhook_retention_days: int = Field(default=30, ge=1)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

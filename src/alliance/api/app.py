@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from alliance.api import idempotency
 from alliance.api.problems import install_problem_handlers
 
 
@@ -17,6 +18,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    idempotency.install(app)  # Idempotency-Key on POST, PUT, PATCH and DELETE
     from alliance.api.routers import include_routers
 
     include_routers(app)

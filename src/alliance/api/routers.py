@@ -11,7 +11,12 @@ def include_routers(app: FastAPI) -> None:
     from alliance.commissions import read_api as commissions
     from alliance.conversions import api as inbound_events
     from alliance.conversions import read_api as conversions
+    from alliance.conversions import validation_api as order_validations
+    from alliance.conversions import webhook_api as order_webhooks
+    from alliance.notifications import api as outbound_webhooks
     from alliance.programs import api as programs
+    from alliance.programs import creatives_api as creatives
+    from alliance.programs import feeds_api as product_feeds
     from alliance.reports import api as reports
     from alliance.tracking import api as links
     from alliance.web import landing
@@ -21,10 +26,15 @@ def include_routers(app: FastAPI) -> None:
         health,
         accounts,
         programs,
+        creatives,
+        product_feeds,
         links,
         conversions,
         commissions,
         inbound_events,
+        order_webhooks,
+        order_validations,
         reports,
+        outbound_webhooks,
     ):
         app.include_router(module.router)

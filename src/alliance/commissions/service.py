@@ -41,6 +41,7 @@ from alliance.conversions.models import Conversion
 from alliance.errors import Conflict
 from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
+from alliance.notifications import outbox
 
 if TYPE_CHECKING:
     from alliance.commissions.calculator import Quote
@@ -313,6 +314,7 @@ def _approve_one(session: Session, commission: Commission, now: datetime) -> Non
     if value == ZERO and commission.amount != ZERO:
         # Partial refunds rounded everything away: nothing to pay, so reversed, not approved.
         _move(commission, CommissionStatus.reversed)
+        outbox.commission_changed(session, "commission.reversed", commission)
         return
     moving = buckets[Bucket.pending]
     # Entries are stamped with the wall clock (when they were written); `now` is only the
@@ -337,6 +339,7 @@ def _approve_one(session: Session, commission: Commission, now: datetime) -> Non
     )
     _move(commission, CommissionStatus.approved)
     commission.approved_at = now
+    outbox.commission_changed(session, "commission.approved", commission)
 
 
 def decline(session: Session, conversion: Conversion, reason: str) -> Commission | None:
@@ -362,6 +365,7 @@ def decline(session: Session, conversion: Conversion, reason: str) -> Commission
         f"{commission.id}:decline",
         reason or "declined by the advertiser",
     )
+    outbox.commission_changed(session, "commission.declined", commission)
     return commission
 
 
@@ -408,6 +412,7 @@ def apply_refund(
         if full and current == ZERO:
             # Nothing left to take (a zero commission, or rounding took it): still reversed.
             _move(commission, CommissionStatus.reversed)
+            outbox.commission_changed(session, "commission.reversed", commission)
             return RefundEffect(ZERO, ZERO, reversed=True)
         return RefundEffect(ZERO, current, reversed=False)
     key = f"{commission.id}:refund:{_amount_key(cumulative_refunded)}"
@@ -423,6 +428,7 @@ def apply_refund(
     written = _append(session, commission, bucket, entry_type, delta, key, reason)
     if full:
         _move(commission, CommissionStatus.reversed)
+    outbox.commission_refunded(session, commission, reversed=full, moved=written)
     return RefundEffect(delta if written else ZERO, target if written else current, full)
 
 
@@ -462,6 +468,7 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
         f"{commission.id}:pay:{payout_ref}:paid",
         f"paid in {payout_ref}",
     )
+    outbox.commission_changed(session, "commission.paid", commission, payout_reference=payout_ref)
     return commission
 
 

@@ -96,14 +96,17 @@ def list_inbound_events(
     caller: OperatorOrAdvertiser,
     page: PageQuery,
     status: Annotated[
-        Literal["received", "accepted", "duplicate", "rejected"] | None,
+        Literal["received", "accepted", "duplicate", "rejected", "parked", "ignored"] | None,
         Query(description="Only events with this outcome."),
     ] = None,
     program_id: Annotated[ProgramId | None, Query(description="Only this program.")] = None,
-    source: Annotated[Literal["postback", "pixel"] | None, Query()] = None,
+    source: Annotated[
+        Literal["postback", "pixel", "shopify", "woocommerce", "stripe"] | None, Query()
+    ] = None,
     reason: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
 ) -> Page[InboundEventOut]:
-    """Inbound postbacks and pixel hits, newest first, with the outcome and reason code."""
+    """Inbound postbacks, pixel hits and order webhooks, newest first, with the outcome and
+    reason code."""
     statement = select(InboundEvent).where(_visible(caller))
     if program_id is not None:
         _check_program(db, caller, program_id)
@@ -138,6 +141,7 @@ def get_inbound_event(event_id: str, db: ReadDB, caller: OperatorOrAdvertiser) -
 def retry_inbound_event(event_id: str, caller: OperatorOrAdvertiser) -> InboundEventOut:
     """Process a rejected (or stuck) event again, as if it had just arrived. Idempotent: an
     event whose order was meanwhile recorded answers duplicate."""
+    from alliance.conversions import webhook_service
     from alliance.conversions.endpoints import process_stored
 
     with reading() as db:
@@ -148,6 +152,10 @@ def retry_inbound_event(event_id: str, caller: OperatorOrAdvertiser) -> InboundE
                 field="status",
             )
         raw = inbox.raw_of(row)
-    process_stored(event_id, raw)
+        webhook = row.source in webhook_service.PLATFORMS and row.program_id is not None
+    if webhook:
+        webhook_service.process_stored(event_id)
+    else:
+        process_stored(event_id, raw)
     with reading() as db:
         return InboundEventOut.of(_get(db, caller, event_id))

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from alliance.commissions.models import Commission, LedgerEntry
 from alliance.conversions.models import Conversion, ConversionEvent, CustomerBinding
+from alliance.notifications import outbox
 from alliance.programs.models import CommissionTerms, Program
 
 
@@ -58,21 +59,21 @@ class NewConversion:
         return conversion_id
 
 
-def insert_new(session: Session, plans: Sequence[NewConversion]) -> None:
 def _order_key(plan: NewConversion) -> tuple[str, str, str]:
     row = plan.conversion
     return (row["program_id"], row["order_id"], row["kind"])
 
 
+def insert_new(session: Session, plans: Sequence[NewConversion]) -> None:
     """Insert the rows of new conversions, one statement per table. A unique key already
     taken (a racing twin in another process) raises IntegrityError, like the ORM flush did."""
     if not plans:
         return
-    connection = session.connection()
     # One order for every process: two batches holding the same two new orders in opposite
     # orders would each lock one unique-index entry and wait for the other's (PostgreSQL
     # deadlock, seen with two workers). In key order one waits, then gets IntegrityError.
     plans = sorted(plans, key=_order_key)
+    connection = session.connection()
     connection.execute(_CONVERSIONS, [p.conversion for p in plans])
     connection.execute(_EVENTS, [p.event for p in plans])
     bindings = [p.binding for p in plans if p.binding is not None]
@@ -82,6 +83,7 @@ def _order_key(plan: NewConversion) -> tuple[str, str, str]:
     entries = [p.entry for p in plans if p.entry is not None]
     if entries:
         connection.execute(_ENTRIES, entries)
+    outbox.conversions_created(session, plans)
 
 
 class DependsOnBuffered(Exception):

@@ -59,6 +59,8 @@ from alliance.conversions.postback import (
 )
 from alliance.errors import InvalidInput
 from alliance.ids import PREFIXES, new_id
+from alliance.notifications import outbox
+from alliance.programs.feeds import categories_for
 from alliance.programs.models import (
     AttributionPriority,
     CommissionTerms,
@@ -440,13 +442,22 @@ def _plan_create(
     orders_before, sales_before = _month_volume(
         session, program.id, result.partner_id, order_at, document
     )
+    lines = report.items
+    unlabelled = [i.sku for i in lines if i.sku and not i.category]
+    if unlabelled:
+        # The product feed names the category an order line left out, so category overrides
+        # apply to stores that send only SKUs. A category sent on the line always wins.
+        known = categories_for(session, program.id, unlabelled)
+        lines = tuple(
+            replace(i, category=known.get(i.sku)) if i.sku and not i.category else i for i in lines
+        )
     facts = SaleFacts(
         kind=report.kind,
         currency=report.currency,
         amount=amount,
         tax=report.tax,
         shipping=report.shipping,
-        items=tuple(LineFacts(i.sku, i.category, i.amount, i.quantity) for i in report.items),
+        items=tuple(LineFacts(i.sku, i.category, i.amount, i.quantity) for i in lines),
         buyer_country=report.buyer_country,
         new_customer=new_customer,
         partner_group=enrollment[1],
@@ -470,7 +481,7 @@ def _plan_create(
         "refunded_amount": Decimal(0),
         "items": [
             {"sku": i.sku, "category": i.category, "amount": str(i.amount), "quantity": i.quantity}
-            for i in report.items
+            for i in lines
         ],
         "click_id": result.click_id,
         "coupon": report.coupon,
@@ -635,6 +646,7 @@ def complete_conversion(
     conversion.completed_at = now
     ledger.complete(session, conversion, now, program.lock_period_days)
     _event(session, conversion, "completed", event_id, now)
+    outbox.conversion_changed(session, "conversion.completed", conversion)
     return True
 
 
@@ -659,6 +671,7 @@ def decline_conversion(
     conversion.status = ConversionStatus.declined.value
     conversion.decline_reason = reason[:500]
     _event(session, conversion, "declined", event_id, now, note=reason)
+    outbox.conversion_changed(session, "conversion.declined", conversion)
     return True
 
 
@@ -693,4 +706,5 @@ def refund_conversion(
     if full:
         conversion.status = ConversionStatus.refunded.value
     _event(session, conversion, "refund", event_id, now, refunded=cumulative)
+    outbox.conversion_changed(session, "conversion.refunded", conversion)
     return True

@@ -1,16 +1,35 @@
 """Imports every model so that Base.metadata is complete (Alembic, tests)."""
 
 from alliance.accounts.models import Advertiser, ApiKey, Operator, Partner
+from alliance.api.idempotency_models import IdempotencyKey
 from alliance.commissions.models import Commission, LedgerEntry
 from alliance.conversions.models import (
     Conversion,
     ConversionEvent,
     CustomerBinding,
     InboundEvent,
+    OrderRefund,
+    OrderValidation,
+    OrderValidationRow,
+    WebhookIntegration,
 )
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
-from alliance.programs.models import CommissionTerms, Coupon, Enrollment, Program
+from alliance.notifications.models import (
+    PartnerPostback,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from alliance.programs.models import (
+    CommissionTerms,
+    Coupon,
+    Creative,
+    Enrollment,
+    FeedProduct,
+    FeedUpload,
+    Program,
+)
 from alliance.tracking.models import Click, Link
 
 __all__ = [
@@ -23,13 +42,25 @@ __all__ = [
     "Conversion",
     "ConversionEvent",
     "Coupon",
+    "Creative",
     "CustomerBinding",
     "Enrollment",
+    "FeedProduct",
+    "FeedUpload",
+    "IdempotencyKey",
     "InboundEvent",
     "JobRun",
     "LedgerEntry",
     "Link",
     "Operator",
+    "OrderRefund",
+    "OrderValidation",
+    "OrderValidationRow",
     "Partner",
+    "PartnerPostback",
     "Program",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookIntegration",
 ]

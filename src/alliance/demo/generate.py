@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
 from alliance.db.engine import transaction
+from alliance.demo import stores
+from alliance.demo.catalog import add_catalog
 from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
 from alliance.programs.models import EnrollmentStatus, Program
@@ -86,6 +89,9 @@ class DemoSummary:
     refunded_partial: int = 0
     approved_commissions: int = 0
     cpc_days: int = 0
+    store_orders: int = 0  # orders told by Shopify / Stripe webhooks
+    catalog_items: int = 0  # creatives and feed products
+    validated_orders: int = 0  # rows of the demo's bulk validation upload
     sample_link: str = ""
 
 
@@ -93,6 +99,7 @@ class DemoSummary:
 class _ProgramRun:
     spec: DemoProgram
     program: Program
+    store_secret: str = ""  # the program's webhook secret, when its orders come from a store
     # visitor id -> (partner id, link id, click id, time) of that visitor's clicks so far
     visitors: list[str] = field(default_factory=list)
 
@@ -129,10 +136,15 @@ def build(
 
     with transaction() as session:
         runs, partners, links = _cast(session, summary, rng)
+        # Banners, text links and product feeds partners can pick from (demo/catalog.py).
+        summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
     report("accounts, programs, links", 1, 1)
 
     orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
     _orders(runs, orders, now, rng, summary, report)
+
+    summary.validated_orders = _month_end_validation(runs, now, rng)
+    report("bulk validation", 1, 1)
 
     with transaction() as session:
         for offset in range(days + 1):
@@ -183,6 +195,10 @@ def _cast(
                 ),
             )
             runs[program_spec.key] = _ProgramRun(program_spec, program)
+            if program_spec.store:
+                runs[program_spec.key].store_secret = stores.connect(
+                    session, program.id, program_spec.store, datetime.now(UTC)
+                )
             summary.programs += 1
 
     partners: dict[str, tuple[str, DemoPartner]] = {}
@@ -468,12 +484,17 @@ def _orders(
 ) -> None:
     """Report every order at its time, then its completion, decline or refunds later."""
     followups: list[tuple[datetime, int, _Order, str, Decimal | None, str]] = []
+    store = _StoreOrders(runs)
     chunk = 200
     for index in range(0, len(orders), chunk):
+        deliveries: list[tuple[int, _Order, Decimal, tuple[LineInput, ...]]] = []
         with transaction() as session:
             for number, order in enumerate(orders[index : index + chunk], start=index):
                 is_lead = order.spec.lead_rate > 0 and order.spec.conversion_rate == 0
                 amount, items = _basket(order, rng)
+                if order.spec.store:
+                    deliveries.append((number, order, amount, items))  # after this commit
+                    continue
                 order_id = f"{'L' if is_lead else 'SO'}-{order.at:%y%m%d}-{number:05d}"
                 outcome = _report(
                     session,
@@ -490,11 +511,22 @@ def _orders(
                     continue
                 summary.conversions += 1
                 followups.extend(_plan_life(order, order_id, amount, is_lead, now, rng))
+        # Store orders go through the webhook pipeline, which opens its own transactions.
+        for number, order, amount, items in deliveries:
+            told = store.order(number, order, amount, items)
+            if told is not None:
+                summary.conversions += 1
+                summary.store_orders += 1
+                followups.extend(_plan_life(order, told, amount, False, now, rng))
         report("orders", min(index + chunk, len(orders)), len(orders))
     followups.sort(key=lambda f: (f[0], f[1]))
     for index in range(0, len(followups), chunk):
+        later: list[tuple[datetime, _Order, str, Decimal | None, str]] = []
         with transaction() as session:
             for at, _seq, order, status, refund, order_id in followups[index : index + chunk]:
+                if order.spec.store:
+                    later.append((at, order, status, refund, order_id))
+                    continue
                 kind = "lead" if order_id.startswith("L-") else "sale"
                 if _report(session, order, order_id, kind, status, None, refund, (), at):
                     if status == "completed":
@@ -505,7 +537,127 @@ def _orders(
                         summary.refunded_full += 1
                     else:
                         summary.refunded_partial += 1
+        for at, order, status, refund, order_id in later:
+            if store.follow_up(at, order, status, refund, order_id):
+                if status == "completed":
+                    summary.completed += 1
+                elif status == "declined":
+                    summary.declined += 1
+                elif refund is None:
+                    summary.refunded_full += 1
+                else:
+                    summary.refunded_partial += 1
         report("completions, declines, refunds", min(index + chunk, len(followups)), len(followups))
+
+
+VALIDATING_PROGRAM = "berlin-coffee"
+
+
+def _month_end_validation(runs: dict[str, _ProgramRun], now: datetime, rng: random.Random) -> int:
+    """One advertiser validates its open orders in bulk, as a CSV upload (docs/validation.md):
+    most become completed, a few declined as test orders, one earlier order partly refunded,
+    plus a row for an order it never sent us, so the report shows every kind of result."""
+    from alliance.conversions import validation
+    from alliance.conversions.models import Conversion, ConversionStatus
+
+    run = runs.get(VALIDATING_PROGRAM)
+    if run is None:
+        return 0
+    with transaction() as session:
+        pending = session.scalars(
+            select(Conversion.order_id)
+            .where(
+                Conversion.program_id == run.program.id,
+                Conversion.status == ConversionStatus.pending.value,
+                Conversion.occurred_at < now - timedelta(hours=12),
+            )
+            .order_by(Conversion.occurred_at)
+        ).all()
+        completed = session.scalars(
+            select(Conversion)
+            .where(
+                Conversion.program_id == run.program.id,
+                Conversion.status == ConversionStatus.completed.value,
+            )
+            .limit(1)
+        ).first()
+        refund_row = None
+        if completed is not None:
+            half = round_money(completed.amount / 2, completed.currency)
+            refund_row = f"{completed.order_id},refunded,{half},returned one bag"
+    lines = ["order_id,status,refund_amount,reason"]
+    for order_id in pending:
+        if rng.random() < 0.1:
+            lines.append(f"{order_id},declined,,test order from the shop team")
+        else:
+            lines.append(f"{order_id},completed,,")
+    if refund_row:
+        lines.append(refund_row)
+    lines.append("SO-NEVER-SENT,completed,,")  # an order Alliance never heard of
+    validation.validate_file(run.program.id, "month-end.csv", "\n".join(lines).encode())
+    return len(lines) - 1
+
+
+class _StoreOrders:
+    """Orders of store-connected demo programs, told by signed Shopify / Stripe webhooks."""
+
+    def __init__(self, runs: dict[str, _ProgramRun]) -> None:
+        self._secrets = {run.program.id: run.store_secret for run in runs.values()}
+        self._shopify: dict[str, tuple[int, dict[str, Any]]] = {}  # order id -> (number, order)
+        self._stripe: dict[str, Decimal] = {}  # payment intent -> amount
+
+    def order(
+        self, number: int, order: _Order, amount: Decimal, items: tuple[LineInput, ...]
+    ) -> str | None:
+        """Deliver the new order; its order id if the pipeline accepted it."""
+        program, secret = order.program, self._secrets[order.program.id]
+        if order.spec.store == "shopify":
+            payload = stores.shopify_order(
+                number, at=order.at, currency=program.currency, items=items,
+                click_id=order.click_id, coupon=order.coupon,
+                customer_id=order.customer_id, country=order.country,
+            )  # fmt: skip
+            delivery = stores.deliver("shopify", program.id, secret, payload, at=order.at)
+            order_id = str(payload["id"])
+            self._shopify[order_id] = (number, payload)
+        else:
+            order_id = f"pi_{new_id('x')[4:].lower()}"
+            payload = stores.stripe_session_event(
+                order_id, at=order.at, currency=program.currency, amount=amount,
+                click_id=order.click_id, coupon=order.coupon, country=order.country,
+            )  # fmt: skip
+            delivery = stores.deliver("stripe", program.id, secret, payload, at=order.at)
+            self._stripe[order_id] = amount
+        return order_id if delivery.verdict == "accepted" else None
+
+    def follow_up(
+        self, at: datetime, order: _Order, status: str, refund: Decimal | None, order_id: str
+    ) -> bool:
+        program, secret = order.program, self._secrets[order.program.id]
+        if order.spec.store == "shopify":
+            number, payload = self._shopify[order_id]
+            if status == "completed":
+                topic, body = "orders/fulfilled", {**payload, "fulfillment_status": "fulfilled"}
+            elif status == "declined":
+                cancelled = {**payload, "cancelled_at": at.isoformat(timespec="seconds")}
+                topic, body = "orders/cancelled", cancelled
+            else:
+                total = Decimal(payload["total_price"])
+                share = Decimal(1) if refund is None else refund / total
+                topic = "refunds/create"
+                body = stores.shopify_refund(number, 1, at=at, order=payload, share=share)
+            delivery = stores.deliver("shopify", program.id, secret, body, at=at, topic=topic)
+            return delivery.verdict == "accepted"
+        if status == "completed":
+            return True  # a paid Stripe checkout completed the order when it was delivered
+        if status != "refunded":
+            return False  # a paid Stripe checkout is not declined: it would be refunded
+        amount = self._stripe[order_id]
+        event = stores.stripe_refund_event(
+            order_id, at=at, currency=program.currency, amount=amount,
+            refunded=amount if refund is None else refund,
+        )  # fmt: skip
+        return stores.deliver("stripe", program.id, secret, event, at=at).verdict == "accepted"
 
 
 def _plan_life(

@@ -28,6 +28,8 @@ class DemoProgram:
     lead_rate: float = 0.0
     categories: tuple[str, ...] = ()
     description: str = ""
+    # Orders arrive as this platform's signed webhooks (demo/stores.py), not as postbacks.
+    store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ ADVERTISERS: tuple[DemoAdvertiser, ...] = (
                 order_value=(250, 2400),
                 conversion_rate=0.012,
                 categories=("mattress", "bedding", "pillows"),
+                store="shopify",
                 description="Mattresses with 100-night trials; high AOV, long consideration.",
             ),
             DemoProgram(
@@ -181,6 +184,7 @@ ADVERTISERS: tuple[DemoAdvertiser, ...] = (
                 order_value=(2500, 28000),
                 conversion_rate=0.028,
                 categories=("matcha", "teaware"),
+                store="stripe",
                 description="Ceremonial matcha and handmade teaware; prices in yen.",
             ),
         ),

@@ -54,6 +54,24 @@ TASKS: dict[str, Task] = {
             timedelta(minutes=1),
             "inbound events stuck in received for more than 30 s",
         ),
+        Task(
+            "purge_idempotency_keys",
+            tasks.purge_idempotency_keys,
+            timedelta(hours=1),
+            "Idempotency-Key answers past their expiry",
+        ),
+        Task(
+            "deliver_webhooks",
+            tasks.deliver_webhooks,
+            timedelta(0),
+            "route outbox events, send due webhooks and partner postbacks",
+        ),
+        Task(
+            "purge_webhook_log",
+            tasks.purge_webhook_log,
+            timedelta(days=1),
+            "forget delivered and dead deliveries past the retention",
+        ),
     )
 }
 

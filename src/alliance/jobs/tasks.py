@@ -48,9 +48,11 @@ def accrue_cpc(now: datetime, last: dict[str, Any] | None) -> dict[str, Any]:
 
 def reprocess_inbound(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
     """Process inbound events stuck in `received` (stored, then the process died)."""
+    from alliance.conversions import webhook_service
     from alliance.conversions.endpoints import process_stored
+    from alliance.conversions.webhook_service import PLATFORMS
 
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "failed": 0}
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "parked": 0, "ignored": 0, "failed": 0}
     seen: set[str] = set()
     while True:
         with transaction() as session:
@@ -68,11 +70,16 @@ def reprocess_inbound(now: datetime, _last: dict[str, Any] | None) -> dict[str, 
                 .with_for_update(skip_locked=True)
             ).all()
             work = [(e.id, inbox.raw_of(e)) for e in events]
+            webhooks = {e.id for e in events if e.source in PLATFORMS and e.program_id}
         if not work:
             return counts
         for event_id, raw in work:
             seen.add(event_id)
             try:
+                if event_id in webhooks:
+                    delivery = webhook_service.process_stored(event_id)
+                    counts[delivery.verdict] += 1
+                    continue
                 result = process_stored(event_id, raw)
             except Exception as exc:  # noqa: BLE001 - recorded, the next event still runs
                 _give_up(event_id, exc)
@@ -98,3 +105,28 @@ def _give_up(event_id: str, exc: Exception) -> None:
             reason="internal_error",
             detail=f"{type(exc).__name__}: {exc}"[:1000],
         )
+
+
+def purge_idempotency_keys(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Delete Idempotency-Key answers past their expiry (ALLIANCE_IDEMPOTENCY_TTL_HOURS).
+
+    An expired key is already free to be used again; this only keeps the table small."""
+    from alliance.api.idempotency import purge_expired
+
+    return {"deleted": purge_expired(now)}
+
+
+def deliver_webhooks(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Route new outbox events to endpoints and postbacks, then send every due delivery
+    (retries included); see notifications/delivery.py."""
+    from alliance.notifications.delivery import deliver_due
+
+    return dict(deliver_due(now))
+
+
+def purge_webhook_log(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Forget delivered and dead deliveries older than ALLIANCE_WEBHOOK_RETENTION_DAYS."""
+    from alliance.notifications.delivery import purge_log
+    from alliance.settings import get_settings
+
+    return dict(purge_log(now, get_settings().webhook_retention_days))
