@@ -46,7 +46,8 @@ RATE = 1000
 RATE_CONNECTIONS = 50
 TARGETS = (
     "targets: >= 25% of nginx req/s; p99 <= 10 ms @64c; p99 <= 3 ms @1000/s; RSS <= 250 MB\n"
-    "RSS: all = supervisor + workers (peak during the run), max = the largest single process"
+    "RSS: all = supervisor + workers (peak during the run), max = the largest single process;\n"
+    "PSS: the same total with shared pages counted once (what the server really holds)"
 )
 
 NGINX_CONF = """
@@ -103,6 +104,7 @@ class Result:
     socket_errors: int = 0
     rss_mb: float | None = None  # whole server: supervisor + workers
     rss_process_mb: float | None = None  # the largest single process
+    pss_mb: float | None = None  # whole server, shared pages counted once (PSS)
     notes: list[str] = field(default_factory=list)
 
 
@@ -205,10 +207,12 @@ def count_clicks(database_url: str, link_id: str) -> int:
 # -- processes ------------------------------------------------------------------------------
 
 
-def tree_rss_mb(pid: int) -> tuple[float, float]:
-    """RSS of `pid` and all its descendants (the server and its workers), in MB: the total
-    and the largest single process."""
-    total_kb = largest_kb = 0
+def tree_rss_mb(pid: int) -> tuple[float, float, float]:
+    """RSS of `pid` and all its descendants (the server and its workers), in MB: the total,
+    the largest single process, and the total PSS. Forked workers share their parent's pages
+    and RSS counts those in every process; PSS splits each shared page among its sharers, so
+    the PSS total is the memory the server really holds."""
+    total_kb = largest_kb = pss_kb = 0
     pids = [pid]
     while pids:
         current = pids.pop()
@@ -219,23 +223,30 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
             continue
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         rss_kb = int(match.group(1)) if match else 0
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            pss = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+            pss_kb += int(pss.group(1)) if pss else rss_kb
+        except OSError:
+            pss_kb += rss_kb
         total_kb += rss_kb
         largest_kb = max(largest_kb, rss_kb)
         pids.extend(int(c) for c in children)
-    return total_kb / 1024, largest_kb / 1024
+    return total_kb / 1024, largest_kb / 1024, pss_kb / 1024
 
 
 class RssSampler:
     """Peak RSS of a process tree (total, and largest process) while a run lasts."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self.peak_process = pid, 0.0, 0.0
+        self.pid, self.peak, self.peak_process, self.peak_pss = pid, 0.0, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
-        total, largest = tree_rss_mb(self.pid)
+        total, largest, pss = tree_rss_mb(self.pid)
         self.peak = max(self.peak, total)
+        self.peak_pss = max(self.peak_pss, pss)
         self.peak_process = max(self.peak_process, largest)
 
     def _run(self) -> None:
@@ -403,7 +414,7 @@ def main() -> None:
         results.append(wrk("bare ASGI 302, 64 conn", bare_url + "/", args.seconds, CONNECTIONS))
         with RssSampler(alliance.pid) as rss:
             run = wrk(ALLIANCE_64, link_url, args.seconds, CONNECTIONS)
-        run.rss_mb, run.rss_process_mb = rss.peak, rss.peak_process
+        run.rss_mb, run.rss_process_mb, run.pss_mb = rss.peak, rss.peak_process, rss.peak_pss
         results.append(run)
         counted_302 += run.requests - run.not_3xx
 
@@ -414,7 +425,7 @@ def main() -> None:
             run = wrk(
                 f"alliance /c/, ~{RATE}/s", link_url, args.seconds, RATE_CONNECTIONS, rate_script
             )
-        run.rss_mb, run.rss_process_mb = rss.peak, rss.peak_process
+        run.rss_mb, run.rss_process_mb, run.pss_mb = rss.peak, rss.peak_process, rss.peak_pss
         results.append(run)
         counted_302 += run.requests - run.not_3xx
     finally:
@@ -424,14 +435,17 @@ def main() -> None:
 
     stored = count_clicks(database_url, link_id)
     nginx_rps = results[0].rps
-    header = ("target", "req/s", "p50 ms", "p99 ms", "vs nginx", "RSS MB all/max", "errors")
+    header = (
+        "target", "req/s", "p50 ms", "p99 ms", "vs nginx", "RSS MB all/max", "PSS MB", "errors"
+    )  # fmt: skip
     print()
-    print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15}  {}".format(*header))
+    print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15} {:>7}  {}".format(*header))
     for r in results:
         # The ratio means something for the throughput run only; at a fixed rate both keep up.
         is_64 = "64 conn" in r.target and r is not results[0]
         ratio = f"{100 * r.rps / nginx_rps:.0f}%" if is_64 else ""
         memory = f"{r.rss_mb:.0f}/{r.rss_process_mb:.0f}" if r.rss_mb is not None else ""
+        pss = f"{r.pss_mb:.0f}" if r.pss_mb is not None else ""
         errors = r.not_3xx + r.socket_errors
         row = (
             r.target,
@@ -440,9 +454,10 @@ def main() -> None:
             f"{r.p99_ms:.2f}",
             ratio,
             memory,
+            pss,
             errors,
         )
-        print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15}  {}".format(*row))
+        print("{:<28} {:>9} {:>8} {:>8} {:>9} {:>15} {:>7}  {}".format(*row))
     print()
     print(TARGETS)
     verdict = "OK" if stored >= counted_302 else "CLICKS MISSING"

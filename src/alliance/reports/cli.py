@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -17,12 +17,9 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.rule import Rule
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from alliance.clock import utcnow
-from alliance.db.engine import reading
 from alliance.errors import AllianceError
-from alliance.reports import export, queries
 from alliance.reports.schemas import (
     Device,
     OrdersGroup,
@@ -31,6 +28,15 @@ from alliance.reports.schemas import (
     parse_day,
     resolve_period,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from alliance.reports import queries
+
+# The report commands' database code is imported when a report runs, not at start-up: this
+# module is loaded by every `alliance` command, including the `serve` supervisor, whose
+# memory every forked worker would otherwise carry (~15 MB of SQLAlchemy; docs/performance.md).
 
 report_app = typer.Typer(
     help="Reports: traffic, orders, refunds, transactions.", no_args_is_help=True
@@ -60,6 +66,9 @@ def _run(
     ],
     as_csv: bool,
 ) -> None:
+    from alliance.db.engine import reading
+    from alliance.reports import export, queries
+
     try:
         first, last = resolve_period(
             parse_day(start, "from"), parse_day(end, "to"), utcnow().date()
@@ -164,6 +173,8 @@ def traffic(
 ) -> None:
     """Clicks, unique visitors, valid and bot clicks."""
 
+    from alliance.reports import export, queries
+
     def build(
         session: Session, q: queries.ReportQuery
     ) -> tuple[str, Sequence[str], Iterable[dict[str, Any]]]:
@@ -188,6 +199,8 @@ def orders(
     as_csv: bool = CsvOpt,
 ) -> None:
     """Orders, sales, commission by status and KPIs, per currency."""
+
+    from alliance.reports import export, queries
 
     def build(
         session: Session, q: queries.ReportQuery
@@ -215,6 +228,8 @@ def refunds(
     as_csv: bool = CsvOpt,
 ) -> None:
     """Refunds, refunded amount and commission taken back, per currency."""
+
+    from alliance.reports import export, queries
 
     def build(
         session: Session, q: queries.ReportQuery
@@ -273,6 +288,8 @@ def transactions(
     as_csv: bool = CsvOpt,
 ) -> None:
     """Every order with its commission, rule, arithmetic, click path and history."""
+
+    from alliance.reports import export, queries
 
     def build(
         session: Session, q: queries.ReportQuery
