@@ -11,6 +11,9 @@ import copy
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -219,3 +222,32 @@ def test_the_store_url_is_checked_for_ssrf(
     with pytest.raises(StoreError, match="refused"):
         reconcile_woocommerce(net.program_id, since)  # the default policy: no loopback
     assert store.requests == []
+
+
+def test_the_cli_reconciles_a_period(
+    http: httpx.Client, operator_key: str, store: FakeStore, db_url: str
+) -> None:
+    net = make_network(http, operator_key, currency="USD")
+    connect_store(http, net, store.url)
+    click = insert_click(net.program_id, net.partner_id, net.link["id"])
+    store.orders = [woo_order(6001, click, "completed", "2026-11-20T09:00:00")]
+    env = {
+        **os.environ,
+        "ALLIANCE_DATABASE_URL": db_url,
+        # The operator's allowlist, as for outbound webhooks: this store is on loopback.
+        "ALLIANCE_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+        "COLUMNS": "200",
+    }
+    period = ["--since", "2026-11-20", "--until", "2026-11-21"]
+    base = [sys.executable, "-m", "alliance.cli", "reconcile", "woocommerce", "--program"]
+    command = [*base, net.program_id, *period]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "1 orders in 1 page(s): 1 accepted" in first.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "1 duplicate" in again.stdout
+    unknown = subprocess.run(
+        [*base, "prg_unknown", *period], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode == 1
+    assert "no WooCommerce integration" in unknown.stdout
