@@ -8,6 +8,7 @@ from alliance.conversions.models import InboundEvent, OrderValidation
 from alliance.db.engine import reading
 from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
+from alliance.notifications.models import WebhookEvent
 from alliance.programs.models import Program
 
 
@@ -20,6 +21,7 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert summary.store_orders > 0
     assert summary.catalog_items > 0
     assert summary.validated_orders > 0
+    assert summary.subscriptions == 2
     names = [program.name for advertiser in ADVERTISERS for program in advertiser.programs]
     with reading() as session:
         # Other tests share this database: look only at the demo's programs.
@@ -54,3 +56,10 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert by_source.get("shopify", 0) > 0 and by_source.get("stripe", 0) > 0
     assert refused == 0, detail
     assert uploads and uploads >= 1
+    # Events of the demo's orders wait in the outbox for `alliance jobs run` to route them to
+    # the advertiser's endpoint and the partner's postback.
+    with reading() as session:
+        queued = session.scalar(
+            select(func.count()).select_from(WebhookEvent).where(WebhookEvent.program_id.in_(demo))
+        )
+    assert queued and queued > 0

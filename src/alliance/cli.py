@@ -150,7 +150,8 @@ def demo(
         f"by Shopify and Stripe webhooks), "
         f"{summary.approved_commissions:,} commissions approved, "
         f"{summary.catalog_items} creatives and feed products, "
-        f"{summary.validated_orders} orders validated in bulk"
+        f"{summary.validated_orders} orders validated in bulk, "
+        f"{summary.subscriptions} outbound webhook subscriptions"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")
     console.print(f"  operator API key:    {summary.operator_key}")

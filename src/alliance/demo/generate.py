@@ -27,7 +27,7 @@ from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
 from alliance.db.engine import transaction
-from alliance.demo import stores
+from alliance.demo import outbound, stores
 from alliance.demo.catalog import add_catalog
 from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
@@ -92,6 +92,7 @@ class DemoSummary:
     store_orders: int = 0  # orders told by Shopify / Stripe webhooks
     catalog_items: int = 0  # creatives and feed products
     validated_orders: int = 0  # rows of the demo's bulk validation upload
+    subscriptions: int = 0  # outbound webhook endpoints and partner postbacks
     sample_link: str = ""
 
 
@@ -138,6 +139,7 @@ def build(
         runs, partners, links = _cast(session, summary, rng)
         # Banners, text links and product feeds partners can pick from (demo/catalog.py).
         summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
+        summary.subscriptions = _subscribe(session, runs, partners, start)
     report("accounts, programs, links", 1, 1)
 
     orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
@@ -548,6 +550,21 @@ def _orders(
                 else:
                     summary.refunded_partial += 1
         report("completions, declines, refunds", min(index + chunk, len(followups)), len(followups))
+
+
+def _subscribe(
+    session: Session,
+    runs: dict[str, _ProgramRun],
+    partners: dict[str, tuple[str, DemoPartner]],
+    at: datetime,
+) -> int:
+    """An advertiser's webhook endpoint and a deals partner's postback (demo/outbound.py)."""
+    nordic = runs.get("nordic-gear")
+    deals = next((pid for pid, spec in partners.values() if spec.type == "deals"), None)
+    if nordic is None or deals is None:
+        return 0
+    slug = _slug(partners[deals][1].name)
+    return outbound.subscribe(session, nordic.program.advertiser_id, deals, slug, at)
 
 
 VALIDATING_PROGRAM = "berlin-coffee"
