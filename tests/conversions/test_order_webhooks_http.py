@@ -477,6 +477,15 @@ def test_woocommerce_ping_and_orders(http: httpx.Client, operator_key: str) -> N
     )
     assert ping.status_code == 200
     assert ping.text == ""
+    # A ping to a program not connected to WooCommerce fails, so the store shows the mistake
+    # when the webhook is created.
+    other = make_network(http, operator_key, currency="USD")
+    wrong = http.post(
+        f"/webhooks/woocommerce/{other.program_id}",
+        content=b"webhook_id=18",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert wrong.status_code == 404
 
     click_id = click_for(net)
     created = woo_order(9001, click_id, "processing", "2026-11-20T10:00:00")

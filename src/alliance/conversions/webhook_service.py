@@ -165,16 +165,18 @@ def receive(
         secrets = active_secrets(integration, now) if integration is not None else []
     # Committed: from here on the delivery is kept whatever happens.
 
-    if platform == WebhookPlatform.woocommerce and module.is_ping(body, headers):
-        # WooCommerce pings a new webhook's URL, unsigned, and saves the webhook only on a 200.
-        _finish(event_id, InboundStatus.ignored, now, detail="WooCommerce webhook ping")
-        return Delivery(event_id, "ignored", 200, detail="ping")
     if program is None or integration is None:
+        # Also for WooCommerce's ping: a 404 when the webhook is created tells the advertiser
+        # at once that the URL or the program's set-up is wrong.
         what = "program" if program is None else f"{platform} integration of this program"
         reason = "unknown_program" if program is None else "not_configured"
         detail = f"no {what}; set it up with PUT /api/v1/programs/{{id}}/webhooks/{platform}"
         _finish(event_id, InboundStatus.rejected, now, reason=reason, detail=detail)
         return Delivery(event_id, "rejected", 404, reason=reason, detail=detail)
+    if platform == WebhookPlatform.woocommerce and module.is_ping(body, headers):
+        # WooCommerce pings a new webhook's URL, unsigned, and saves the webhook only on a 200.
+        _finish(event_id, InboundStatus.ignored, now, detail="WooCommerce webhook ping")
+        return Delivery(event_id, "ignored", 200, detail="ping")
     return verify_and_apply(event_id, program_id, platform, headers, body, secrets, now, now)
 
 
@@ -496,11 +498,13 @@ def _refund(
     if fact.cumulative_refund is not None:
         cumulative = fact.cumulative_refund
     else:
+        # Each platform refund counts once by its id; one without an id, once per delivery.
+        refund_key = (fact.refund_key or f"delivery:{event_id}")[:128]
         already = session.scalars(
             select(OrderRefund.id).where(
                 OrderRefund.program_id == program.id,
                 OrderRefund.order_id == fact.order_id,
-                OrderRefund.refund_key == fact.refund_key,
+                OrderRefund.refund_key == refund_key,
             )
         ).first()
         if already is None:
@@ -508,7 +512,7 @@ def _refund(
                 OrderRefund(
                     program_id=program.id,
                     order_id=fact.order_id,
-                    refund_key=fact.refund_key,
+                    refund_key=refund_key,
                     amount=fact.refund_amount or Decimal(0),
                     inbound_event_id=event_id,
                     created_at=now,
