@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +20,9 @@ from alliance.conversions.models import InboundEvent
 from alliance.db.engine import reading
 from alliance.ids import new_id
 from tests.api.factories import Network, auth, expect, insert_click, make_network
+from tests.fixtures import PLATFORM_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+SAMPLES = PLATFORM_SAMPLES
 SHOPIFY_SECRET = "shpss_0123456789abcdef"
 WOO_SECRET = "woo&secret<2026>"  # WooCommerce stores it HTML-escaped; the HMAC uses it plain
 STRIPE_SECRET = "whsec_test_secret_0123456789"

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,8 +30,9 @@ from alliance.conversions.reconcile import StoreError, reconcile_woocommerce
 from alliance.db.engine import transaction
 from alliance.notifications.ssrf import Policy
 from tests.api.factories import Network, auth, expect, insert_click, make_network
+from tests.fixtures import PLATFORM_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+SAMPLES = PLATFORM_SAMPLES
 SECRET = "woo-reconcile-secret"
 KEY, KEY_SECRET = "ck_0123456789abcdef", "cs_fedcba9876543210"
 

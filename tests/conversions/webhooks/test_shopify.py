@@ -10,7 +10,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from alliance.conversions.postback import Rejected
 from alliance.conversions.webhooks import shopify
 from alliance.conversions.webhooks.common import OrderFact, SignatureError
 from tests.conversions.webhooks.mutations import json_values, paths, replaced
+from tests.fixtures import PLATFORM_SAMPLES
 
-SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
+SAMPLES = PLATFORM_SAMPLES
 SECRET = "shpss_0123456789abcdef0123456789abcdef"
 CLICK = "clk_01JD3Q8Z5X7W9V2K4M6N8P0R1T"
 D = Decimal

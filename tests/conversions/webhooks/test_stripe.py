@@ -8,7 +8,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from alliance.conversions.postback import Rejected
 from alliance.conversions.webhooks import stripe
 from alliance.conversions.webhooks.common import OrderFact, SignatureError
 from tests.conversions.webhooks.mutations import json_values, paths, replaced
+from tests.fixtures import PLATFORM_SAMPLES
 
-SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
+SAMPLES = PLATFORM_SAMPLES
 SECRET = "whsec_test_secret"  # stripe-python's DUMMY_WEBHOOK_SECRET
 CLICK = "clk_01JD3Q8Z5X7W9V2K4M6N8P0R1T"
 NOW = datetime(2024, 5, 31, 12, 0, tzinfo=UTC)

@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from alliance.conversions.postback import Rejected
 from alliance.conversions.webhooks import woocommerce
 from alliance.conversions.webhooks.common import OrderFact, SignatureError
 from tests.conversions.webhooks.mutations import json_values, paths, replaced
+from tests.fixtures import PLATFORM_SAMPLES
 
-SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
+SAMPLES = PLATFORM_SAMPLES
 CLICK = "clk_01JD3Q8Z5X7W9V2K4M6N8P0R1T"
 D = Decimal
 
