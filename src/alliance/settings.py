@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # power loss); NORMAL survives a process crash only. Group commit keeps FULL affordable.
     sqlite_synchronous: str = "FULL"
 
+    # Bulk validations of more rows than this are queued for `alliance jobs run` (202).
+    validation_inline_rows: int = 2000
+
     # Largest request body accepted by inbound endpoints (bytes).
     max_body_bytes: int = 1_048_576
 

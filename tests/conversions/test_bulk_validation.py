@@ -714,3 +714,78 @@ def test_json_report_shape_is_documented_in_openapi(http: httpx.Client) -> None:
     counts = spec["components"]["schemas"]["ValidationCounts"]["properties"]
     assert tuple(counts) == RESULTS
     assert json.dumps(post["responses"]["200"])  # the replay answer is documented
+
+
+# --- large uploads are queued for the jobs worker --------------------------------------------
+
+
+def test_a_large_upload_is_queued_then_applied_by_the_job(http: httpx.Client) -> None:
+    from alliance.conversions import validation
+    from alliance.jobs.runner import run_due
+
+    w = world()
+    made = orders(w, ("Q-1", "100.00", "pending"), ("Q-2", "50.00", "pending"))
+    upload = validation.read_csv(
+        (HEADER + "Q-1,completed,,\nQ-2,declined,,test order\nQ-404,completed,,\n").encode()
+    )
+    queued = validation.validate(w.program_id, upload, "test", inline_rows=2)
+    assert queued.verdict == "queued"
+    with reading() as session:
+        row = session.get(OrderValidation, queued.validation_id)
+        assert row is not None
+        assert (row.status, row.rows_done, row.rows_input is not None) == ("queued", 0, True)
+    # The same content again while it waits: 409 like any upload being applied.
+    with pytest.raises(validation.ValidationInProgress):
+        validation.validate(w.program_id, upload, "test", inline_rows=2)
+
+    [result] = [r for r in run_due(only=["apply_queued_validations"]) if r.ran]
+    assert result.ok and result.result["applied"] >= 1
+    with reading() as session:
+        row = session.get(OrderValidation, queued.validation_id)
+        assert row is not None
+        assert (row.status, row.rows_done, row.rows_input) == ("done", 3, None)
+        assert row.counts["applied"] == 2 and row.counts["unknown_order"] == 1
+    key = key_for(AccountKind.advertiser, w.advertiser_id)
+    assert detail(http, key, made["Q-1"])["status"] == "completed"
+    assert detail(http, key, made["Q-2"])["status"] == "declined"
+    # Done: the same content is now a replay.
+    assert validation.validate(w.program_id, upload, "test", inline_rows=2).verdict == "replayed"
+
+
+def test_a_queued_upload_whose_worker_died_is_resumed_by_the_job() -> None:
+    from alliance.conversions import validation
+
+    w = world()
+    orders(w, ("R-1", "10.00", "pending"), ("R-2", "10.00", "pending"))
+    upload = validation.read_csv((HEADER + "R-1,completed,,\nR-2,completed,,\n").encode())
+    queued = validation.validate(w.program_id, upload, "test", inline_rows=1)
+    with transaction() as session:  # a worker took it, applied nothing, and died
+        row = session.get(OrderValidation, queued.validation_id)
+        assert row is not None
+        row.status, row.claim = "running", "dead-worker"
+        row.heartbeat_at = utcnow() - validation.STALE_AFTER - timedelta(seconds=1)
+    assert validation.apply_queued()["applied"] >= 1
+    with reading() as session:
+        row = session.get(OrderValidation, queued.validation_id)
+        assert row is not None and row.status == "done" and row.counts["applied"] == 2
+
+
+def test_the_api_answers_202_for_an_upload_over_the_inline_limit(db_url: str) -> None:
+    from tests.conftest import Server
+
+    w = world()
+    orders(w, ("A-1", "10.00", "pending"), ("A-2", "10.00", "pending"))
+    server = Server(db_url, env={"ALLIANCE_VALIDATION_INLINE_ROWS": "1"}).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            answer = upload_csv(
+                client,
+                w,
+                key_for(AccountKind.advertiser, w.advertiser_id),
+                HEADER + "A-1,completed,,\nA-2,completed,,\n",
+            )
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["status"] == "queued"
+            assert answer.headers["location"] == f"/api/v1/validations/{answer.json()['id']}"
+    finally:
+        server.stop()

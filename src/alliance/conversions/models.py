@@ -219,6 +219,8 @@ class OrderRefund(Base):
 
 
 class ValidationStatus(enum.StrEnum):
+    # A large upload, stored with its rows and answered 202: `alliance jobs run` applies it.
+    queued = "queued"
     running = "running"  # claimed by one process, its rows being applied chunk by chunk
     done = "done"  # every row has its result; a re-upload of the same content replays it
     failed = "failed"  # stopped by an unexpected error; a re-upload resumes where it stopped
@@ -226,6 +228,7 @@ class ValidationStatus(enum.StrEnum):
 
 # A stale `running` claim (its process died) is taken over exactly like a failed one.
 VALIDATION_TRANSITIONS: dict[ValidationStatus, frozenset[ValidationStatus]] = {
+    ValidationStatus.queued: frozenset({ValidationStatus.running}),
     ValidationStatus.running: frozenset(
         {ValidationStatus.running, ValidationStatus.done, ValidationStatus.failed}
     ),
@@ -278,6 +281,8 @@ class OrderValidation(Base):
     # The random token of the process applying the rows; a takeover replaces it, and the old
     # process stops at its next chunk when it no longer finds its own token here.
     claim: Mapped[str] = mapped_column(String(32))
+    # Queued uploads only: the rows as uploaded (canonical JSON), until they are all applied.
+    rows_input: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last chunk's commit
     finished_at: Mapped[datetime | None] = mapped_column()

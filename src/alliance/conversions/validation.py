@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -43,9 +44,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from hashlib import sha256
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import insert, select
+import orjson
+from sqlalchemy import CursorResult, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -71,6 +73,7 @@ from alliance.errors import AllianceError, Conflict, InvalidInput, NotFound, Pay
 from alliance.ids import new_id
 from alliance.money import MoneyError, parse_amount
 from alliance.programs.models import Program
+from alliance.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -605,7 +608,7 @@ class Outcome:
     validation_id: str
     # created: this request made it; resumed: finished an interrupted one; replayed: nothing
     # was applied, the first upload's report is returned.
-    verdict: Literal["created", "resumed", "replayed"]
+    verdict: Literal["created", "resumed", "replayed", "queued"]
 
 
 def _set_status(validation: OrderValidation, target: ValidationStatus) -> None:
@@ -659,6 +662,8 @@ def claim(
         ).one()
         if existing.status == ValidationStatus.done:
             return Finished(existing.id)
+        if existing.status == ValidationStatus.queued:
+            return Running(existing.id)  # waiting for `alliance jobs run`
         if (
             existing.status == ValidationStatus.running
             and existing.heartbeat_at > now - STALE_AFTER
@@ -789,16 +794,101 @@ def run(claimed: Claimed, program_id: str, upload: Upload, *, chunk_rows: int = 
         raise
 
 
-def validate(program_id: str, upload: Upload, created_by: str) -> Outcome:
+def validate(
+    program_id: str, upload: Upload, created_by: str, *, inline_rows: int | None = None
+) -> Outcome:
     """Claim the upload and apply it, or say who did. Raises ValidationInProgress while an
-    identical upload is still being applied elsewhere."""
+    identical upload is still being applied elsewhere.
+
+    Uploads of more than `inline_rows` rows (setting `validation_inline_rows`) are not applied
+    in the request: their rows are stored and the upload is queued for `alliance jobs run`
+    (task `apply_queued_validations`), so a big month-end file never holds a request open."""
+    limit = get_settings().validation_inline_rows if inline_rows is None else inline_rows
     found = claim(program_id, upload, created_by)
     if isinstance(found, Finished):
         return Outcome(found.validation_id, "replayed")
     if isinstance(found, Running):
         raise ValidationInProgress(found.validation_id)
+    if len(upload.rows) > limit:
+        _queue(found, upload)
+        return Outcome(found.validation_id, "queued")
     run(found, program_id, upload)
     return Outcome(found.validation_id, "resumed" if found.resumed else "created")
+
+
+# --- queued uploads --------------------------------------------------------------------------
+
+
+def _rows_blob(rows: Sequence[RowInput]) -> bytes:
+    return orjson.dumps([dataclasses.asdict(row) for row in rows])
+
+
+def _rows_from(blob: bytes) -> tuple[RowInput, ...]:
+    return tuple(RowInput(**row) for row in orjson.loads(blob))
+
+
+def _queue(claimed: Claimed, upload: Upload) -> None:
+    """Hand a claimed upload to the jobs worker: its rows stored, its claim released."""
+    with transaction() as session:
+        validation = session.get(OrderValidation, claimed.validation_id, with_for_update=True)
+        if validation is None or validation.claim != claimed.token:
+            raise LostClaim("the upload was taken over before it could be queued")
+        validation.status = ValidationStatus.queued.value  # from running, our own claim
+        validation.rows_input = _rows_blob(upload.rows)
+        validation.claim = ""
+
+
+def apply_queued(now: datetime | None = None, *, limit: int = 10) -> dict[str, int]:
+    """The `apply_queued_validations` job: apply queued uploads, oldest first. Each is taken
+    with a conditional UPDATE, so two workers never apply the same upload."""
+    now = now or utcnow()
+    counts = {"applied": 0, "failed": 0}
+    # Queued ones, and queued ones whose worker died mid-way (its claim went stale).
+    due = or_(
+        OrderValidation.status == ValidationStatus.queued.value,
+        and_(
+            OrderValidation.status == ValidationStatus.running.value,
+            OrderValidation.heartbeat_at <= now - STALE_AFTER,
+            OrderValidation.rows_input.is_not(None),
+        ),
+    )
+    with reading() as session:
+        waiting = session.execute(
+            select(OrderValidation.id, OrderValidation.program_id, OrderValidation.source)
+            .where(due)
+            .order_by(OrderValidation.created_at)
+            .limit(limit)
+        ).all()
+    for validation_id, program_id, source in waiting:
+        token = secrets.token_hex(16)
+        with transaction() as session:
+            taken = session.execute(
+                update(OrderValidation)
+                .where(OrderValidation.id == validation_id, due)
+                .values(status=ValidationStatus.running.value, claim=token, heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if cast(CursorResult[Any], taken).rowcount != 1:
+                continue  # another worker took it
+            blob = session.scalar(
+                select(OrderValidation.rows_input).where(OrderValidation.id == validation_id)
+            )
+        upload = Upload(cast(Source, source), _rows_from(blob or b"[]"))
+        try:
+            # resumed: run() starts after the rows already done (none, for a queued one)
+            run(Claimed(validation_id, token, resumed=True), program_id, upload)
+        except Exception:  # noqa: BLE001 - recorded as failed by run(); the next one still runs
+            counts["failed"] += 1
+            continue
+        with transaction() as session:
+            session.execute(
+                update(OrderValidation)
+                .where(OrderValidation.id == validation_id)
+                .values(rows_input=None)
+                .execution_options(synchronize_session=False)
+            )
+        counts["applied"] += 1
+    return counts
 
 
 class ValidationInProgress(Conflict):
@@ -823,7 +913,8 @@ def validate_file(program_id: str, file_name: str, body: bytes) -> Outcome:
     if not found:
         raise NotFound(f"no program {program_id[:40]!r}", field="program")
     upload = read_json(body) if file_name.lower().endswith(".json") else read_csv(body)
-    return validate(program_id, upload, "cli")
+    # The command waits for its report whatever the size: no queue for a terminal.
+    return validate(program_id, upload, "cli", inline_rows=len(upload.rows))
 
 
 # --- reading results -------------------------------------------------------------------------

@@ -269,7 +269,9 @@ def create_validation(
 
     Rows apply in order, each on its own: a refused row is reported and the others still
     apply. Uploading the same rows again (as CSV or JSON) applies nothing and answers the
-    first upload's report with 200 and `replayed: true`."""
+    first upload's report with 200 and `replayed: true`. An upload of more rows than the
+    operator's `validation_inline_rows` (2,000) is answered 202 at once and applied by
+    `alliance jobs run`; follow `Location` for its progress (`status`, `rows_done`)."""
     with reading() as db:
         _program(db, caller, program_id)
     upload = parse_upload(raw)
@@ -289,7 +291,8 @@ def create_validation(
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(
         report.model_dump(mode="json"),
-        status_code=201 if outcome.verdict == "created" else 200,
+        # 202: a large upload is queued for the jobs worker; its report fills in as it runs.
+        status_code={"created": 201, "queued": 202}.get(outcome.verdict, 200),
         headers=headers,
     )
 

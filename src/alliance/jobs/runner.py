@@ -61,6 +61,12 @@ TASKS: dict[str, Task] = {
             "Idempotency-Key answers past their expiry",
         ),
         Task(
+            "apply_queued_validations",
+            tasks.apply_queued_validations,
+            timedelta(0),
+            "bulk order validations too large to apply in their request",
+        ),
+        Task(
             "deliver_webhooks",
             tasks.deliver_webhooks,
             timedelta(0),

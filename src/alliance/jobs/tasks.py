@@ -130,3 +130,10 @@ def purge_webhook_log(now: datetime, _last: dict[str, Any] | None) -> dict[str, 
     from alliance.settings import get_settings
 
     return dict(purge_log(now, get_settings().webhook_retention_days))
+
+
+def apply_queued_validations(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Large bulk validations answered 202: apply them (and resume any whose worker died)."""
+    from alliance.conversions.validation import apply_queued
+
+    return dict(apply_queued(now))
