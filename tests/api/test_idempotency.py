@@ -540,3 +540,20 @@ def test_anonymous_requests_are_not_stored_and_204_replays_empty(db_url: str) ->
 
     run_against(toy_app(handler), scenario)
     assert len(calls) == 2
+
+
+def test_a_keyed_body_over_the_limit_is_refused_not_buffered(http: httpx.Client) -> None:
+    """The body is held before the caller is known: a made-up token cannot make the server
+    buffer more than MAX_KEYED_BODY."""
+    huge = b"x" * (idempotency.MAX_KEYED_BODY + 1)
+    answer = http.post(
+        ADVERTISERS,
+        content=huge,
+        headers={
+            "Authorization": "Bearer made-up-token",
+            "Idempotency-Key": new_key(),
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 413
+    assert answer.json()["field"] == "body"

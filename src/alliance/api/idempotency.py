@@ -48,7 +48,7 @@ from alliance.api.idempotency_models import IdempotencyKey, IdempotencyStatus
 from alliance.api.problems import problem_response
 from alliance.clock import utcnow
 from alliance.db.engine import transaction
-from alliance.errors import AllianceError, Conflict, InvalidInput
+from alliance.errors import AllianceError, Conflict, InvalidInput, PayloadTooLarge
 from alliance.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -445,7 +445,11 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
 
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except _TooLarge:
+            await _too_large(path)(scope, receive, send)
+            return
         if body is None:
             return  # the client went away before sending its body
         method: str = scope["method"]
@@ -526,13 +530,35 @@ class IdempotencyMiddleware:
                         log.exception("idempotency key %s: could not release", scope_hash)
 
 
+# The middleware must hold a keyed request's body to fingerprint it, before the API has
+# checked the caller: past this size (above every endpoint's own limit, 20 MB uploads) the
+# request is refused rather than buffered, so a made-up token cannot make us hold gigabytes.
+MAX_KEYED_BODY = 32 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
 async def _read_body(receive: Receive) -> bytes | None:
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
         if message["type"] == "http.request":
-            chunks.append(bytes(message.get("body", b"")))
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            if size > MAX_KEYED_BODY:
+                raise _TooLarge
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _too_large(path: str) -> ASGIApp:
+    error = PayloadTooLarge(
+        f"a request with an {HEADER} may carry at most {MAX_KEYED_BODY} bytes", field="body"
+    )
+    return _problem(error, path)
