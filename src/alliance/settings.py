@@ -84,10 +84,15 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def sqlite_path(self) -> Path | None:
-        if not self.is_sqlite:
-            return None
-        raw = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
-        return Path(raw) if raw and raw != ":memory:" else None
+        return sqlite_path(self.database_url)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    if not database_url.startswith("sqlite") or "///" not in database_url:
+        return None
+    raw = database_url.split("///", 1)[1]
+    return Path(raw) if raw and raw != ":memory:" else None
 
 
 @lru_cache(maxsize=1)

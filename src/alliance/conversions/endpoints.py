@@ -23,17 +23,16 @@ If step 2 fails as a whole, the events stay `received`, the clients get 503 and 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
 import queue
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -54,7 +53,8 @@ from alliance.conversions.models import InboundStatus
 from alliance.conversions.postback import RawRequest, Rejected
 from alliance.conversions.service import Outcome, ProgramRejected, process_event
 from alliance.db.engine import transaction
-from alliance.settings import get_settings
+from alliance.db.writer_turn import WriterTurn
+from alliance.settings import get_settings, sqlite_path
 from alliance.tracking.visitor import hash_ip
 
 log = logging.getLogger(__name__)
@@ -308,44 +308,18 @@ def _process(batch: list[_Job]) -> _BatchRun:
     raise AssertionError("unreachable")
 
 
-class _WriterTurn:
-    """SQLite: the ingest writers of every server process take turns on an flock() of a
-    lock file beside the database, as the click writers do (docs/adr/0003). SQLite's own wait
-    (busy_timeout) sleeps in growing steps, so two workers' batches handed the write lock
-    over late: p99 1.8 s with two workers. The kernel wakes the next writer at once.
-    PostgreSQL needs nothing: its row locks queue fairly."""
-
-    def __init__(self) -> None:
-        self._fd: int | None = None
-        self._ready = False
-
-    def _lock_fd(self) -> int | None:
-        if not self._ready:
-            self._ready = True
-            url = get_settings().database_url
-            path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
-            if path and path != ":memory:":
-                try:
-                    self._fd = os.open(f"{path}.ingest-lock", os.O_RDWR | os.O_CREAT, 0o600)
-                except OSError:
-                    log.warning("cannot open the ingest lock file; using busy_timeout alone")
-        return self._fd
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        fd = self._lock_fd()
-        if fd is None:
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without holding the GIL
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+@lru_cache(maxsize=4)
+def _ingest_turn(database_url: str) -> WriterTurn:
+    """SQLite: the ingest writers of every server process take turns on an flock() of
+    `<database>.ingest-lock` (db/writer_turn.py): with busy_timeout's sleeps two workers'
+    batches handed the write lock over late (p99 1.8 s). PostgreSQL: a no-op. Used by the
+    pipeline's one writer thread: one file descriptor per process and database suffices."""
+    path = sqlite_path(database_url)
+    return WriterTurn(path.with_name(path.name + ".ingest-lock") if path else None)
 
 
-# Used by the pipeline's one writer thread only: one file descriptor per process suffices.
-_writer_turn = _WriterTurn()
+def _writer_turn() -> AbstractContextManager[None]:
+    return _ingest_turn(get_settings().database_url)()
 
 
 def _process_once(batch: list[_Job], *, careful: bool) -> _BatchRun:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from alliance.settings import Settings, get_settings
+from alliance.settings import Settings, get_settings, sqlite_path
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -52,9 +51,9 @@ def json_text(value: Any) -> str:
 def make_engine(url: str, settings: Settings | None = None, *, readonly: bool = False) -> Engine:
     settings = settings or get_settings()
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 10},
