@@ -31,19 +31,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpcore
-from sqlalchemy import select
 
 from alliance.clock import utcnow
 from alliance.conversions import webhook_service
 from alliance.conversions.models import (
-    InboundEvent,
-    InboundStatus,
     WebhookIntegration,
     WebhookPlatform,
 )
 from alliance.db.engine import transaction
 from alliance.errors import InvalidInput
-from alliance.ids import PREFIXES, new_id
 from alliance.notifications.sender import PinnedBackend
 from alliance.notifications.ssrf import Policy, Target, UnsafeUrl, check_url
 
@@ -75,12 +71,7 @@ class StoreError(Exception):
 
 def _integration(program_id: str) -> WebhookIntegration:
     with transaction() as session:
-        row = session.scalars(
-            select(WebhookIntegration).where(
-                WebhookIntegration.program_id == program_id,
-                WebhookIntegration.platform == WebhookPlatform.woocommerce.value,
-            )
-        ).first()
+        row = webhook_service.integration_of(session, program_id, WebhookPlatform.woocommerce.value)
         if row is None:
             raise InvalidInput(
                 f"program {program_id} has no WooCommerce integration", field="program"
@@ -221,20 +212,9 @@ def _import(program_id: str, order: dict[str, Any], report: ReconcileReport) -> 
         "x-wc-webhook-resource": "order",
         RECONCILED: "1",
     }
-    event_id = new_id(PREFIXES["inbound"])
     with transaction() as session:
-        session.add(
-            InboundEvent(
-                id=event_id,
-                source=WebhookPlatform.woocommerce.value,
-                program_id=program_id,
-                method="GET",
-                query="",
-                headers=headers,
-                body=body,
-                received_at=now,
-                status=InboundStatus.received.value,
-            )
+        event_id = webhook_service.store_raw(
+            session, WebhookPlatform.woocommerce.value, program_id, headers, body, now, method="GET"
         )
     delivery = webhook_service.apply_trusted(
         event_id, program_id, WebhookPlatform.woocommerce.value, headers, body, now

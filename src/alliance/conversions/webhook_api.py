@@ -23,7 +23,7 @@ from alliance.api.deps import ReadDB, require
 from alliance.api.scoping import get_visible, visible_programs
 from alliance.clock import utcnow
 from alliance.conversions.models import WebhookIntegration, WebhookPlatform
-from alliance.conversions.webhook_service import integration_secret_hint
+from alliance.conversions.webhook_service import integration_of, integration_secret_hint
 from alliance.db.engine import transaction
 from alliance.errors import InvalidInput, NotFound
 from alliance.ids import PREFIXES, new_id
@@ -123,12 +123,7 @@ def _program(session: Session, program_id: str, caller: Principal) -> Program:
 def _integration(
     session: Session, program_id: str, platform: WebhookPlatform
 ) -> WebhookIntegration | None:
-    return session.scalars(
-        select(WebhookIntegration).where(
-            WebhookIntegration.program_id == program_id,
-            WebhookIntegration.platform == platform.value,
-        )
-    ).first()
+    return integration_of(session, program_id, platform.value)
 
 
 @router.put("/programs/{program_id}/webhooks/{platform}", response_model=IntegrationOut)

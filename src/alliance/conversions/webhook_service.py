@@ -120,6 +120,56 @@ def active_secrets(integration: WebhookIntegration, now: datetime) -> list[str]:
     return secrets
 
 
+def integration_of(session: Session, program_id: str, platform: str) -> WebhookIntegration | None:
+    """The program's connection to one platform, if it has one."""
+    return session.scalars(
+        select(WebhookIntegration).where(
+            WebhookIntegration.program_id == program_id,
+            WebhookIntegration.platform == platform,
+        )
+    ).first()
+
+
+def store_raw(
+    session: Session,
+    platform: str,
+    program_id: str | None,
+    headers: dict[str, str],
+    body: bytes,
+    received_at: datetime,
+    *,
+    method: str = "POST",
+    ip_hash: str | None = None,
+    status: InboundStatus = InboundStatus.received,
+    reason: str | None = None,
+    detail: str | None = None,
+    field: str | None = None,
+) -> str:
+    """Add a delivery to the inbox (the caller commits); its id. `program_id` only when it
+    names a real program. Refused on arrival: give the outcome here, it is final."""
+    event_id = new_id(PREFIXES["inbound"])
+    refused = status is not InboundStatus.received
+    session.add(
+        InboundEvent(
+            id=event_id,
+            source=platform,
+            program_id=program_id,
+            method=method,
+            query="",
+            headers=headers,
+            body=body,
+            remote_ip_hash=ip_hash,
+            received_at=received_at,
+            status=status.value,
+            reason=reason,
+            detail=detail,
+            field=field,
+            processed_at=received_at if refused else None,
+        )
+    )
+    return event_id
+
+
 # --- receiving -------------------------------------------------------------------------------
 
 
@@ -135,37 +185,22 @@ def receive(
     """Store, verify and apply one delivery. Blocking: call it off the event loop."""
     now = now or utcnow()
     module = platform_module(platform)
-    event_id = new_id(PREFIXES["inbound"])
     with transaction() as session:
         program = session.get(Program, program_id) if len(program_id) <= 32 else None
-        integration = (
-            session.scalars(
-                select(WebhookIntegration).where(
-                    WebhookIntegration.program_id == program_id,
-                    WebhookIntegration.platform == platform,
-                )
-            ).first()
-            if program is not None
-            else None
+        found = integration_of(session, program.id, platform) if program is not None else None
+        event_id = store_raw(
+            session,
+            platform,
+            program.id if program is not None else None,
+            headers,
+            body,
+            now,
+            ip_hash=ip_hash,
         )
-        session.add(
-            InboundEvent(
-                id=event_id,
-                source=platform,
-                program_id=program.id if program is not None else None,
-                method="POST",
-                query="",
-                headers=headers,
-                body=body,
-                remote_ip_hash=ip_hash,
-                received_at=now,
-                status=InboundStatus.received.value,
-            )
-        )
-        secrets = active_secrets(integration, now) if integration is not None else []
+        secrets = active_secrets(found, now) if found is not None else []
     # Committed: from here on the delivery is kept whatever happens.
 
-    if program is None or integration is None:
+    if program is None or found is None:
         # Also for WooCommerce's ping: a 404 when the webhook is created tells the advertiser
         # at once that the URL or the program's set-up is wrong.
         what = "program" if program is None else f"{platform} integration of this program"
@@ -186,27 +221,20 @@ def record_too_large(
     """Keep the first bytes of an oversized delivery, refused (ADR 0006: nothing goes
     unrecorded). Its signature cannot be checked on a cut body, so it is never applied."""
     now = utcnow()
-    event_id = new_id(PREFIXES["inbound"])
     with transaction() as session:
         program = session.get(Program, program_id) if len(program_id) <= 32 else None
-        session.add(
-            InboundEvent(
-                id=event_id,
-                source=platform,
-                program_id=program.id if program is not None else None,
-                method="POST",
-                query="",
-                headers={**headers, "x-alliance-truncated": "1"},
-                body=head[:limit],
-                received_at=now,
-                status=InboundStatus.rejected.value,
-                reason="too_large",
-                detail=f"the body is larger than {limit} bytes",
-                field="body",
-                processed_at=now,
-            )
+        return store_raw(
+            session,
+            platform,
+            program.id if program is not None else None,
+            {**headers, "x-alliance-truncated": "1"},
+            head[:limit],
+            now,
+            status=InboundStatus.rejected,
+            reason="too_large",
+            detail=f"the body is larger than {limit} bytes",
+            field="body",
         )
-    return event_id
 
 
 def verify_and_apply(
@@ -261,12 +289,7 @@ def process_stored(event_id: str) -> Delivery:
         event = session.get(InboundEvent, event_id)
         if event is None or event.program_id is None:
             raise LookupError(event_id)
-        integration = session.scalars(
-            select(WebhookIntegration).where(
-                WebhookIntegration.program_id == event.program_id,
-                WebhookIntegration.platform == event.source,
-            )
-        ).first()
+        integration = integration_of(session, event.program_id, event.source)
         if event.dedup_key is not None:
             # Applied once already: a retry must not count the delivery as a duplicate of
             # itself, so it gives its key back for the attempt.
