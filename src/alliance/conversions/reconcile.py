@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from alliance.conversions.models import (
 )
 from alliance.db.engine import transaction
 from alliance.errors import InvalidInput
-from alliance.notifications.sender import PinnedBackend
+from alliance.notifications.sender import exchange
 from alliance.notifications.ssrf import Policy, Target, UnsafeUrl, check_url
 
 PER_PAGE = 100
@@ -126,32 +124,17 @@ def reconcile_woocommerce(
 
 
 def _get(target: Target, query: dict[str, Any], auth: str) -> tuple[int, dict[str, str], bytes]:
-    """GET the checked target with `query`, connecting only to the address that was checked
-    (a DNS answer changed since cannot redirect us), never following redirects."""
-    path = f"{target.target}?{urlencode(query)}"
-    url = httpcore.URL(
-        scheme=target.scheme.encode("ascii"),
-        host=target.host.encode("ascii"),
-        port=target.port,
-        target=path.encode("ascii"),
-    )
-    headers = [
-        ("Host", target.host_header),
-        ("Accept", "application/json"),
-        ("Authorization", auth),
-        ("User-Agent", "Alliance-Reconcile/1"),
-    ]
-    backend = PinnedBackend(target.host, target.address, time.monotonic() + TIMEOUT_S)
-    extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), TIMEOUT_S)}
-    with (
-        httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(),
-            network_backend=backend,
-            max_connections=1,
-            retries=0,
-        ) as pool,
-        pool.stream("GET", url, headers=headers, extensions=extensions) as response,
-    ):
+    """GET the checked target with `query` from the checked address, redirects not followed
+    (notifications/sender.exchange, as for outbound webhooks)."""
+    headers = [("Accept", "application/json"), ("Authorization", auth)]
+    with exchange(
+        target,
+        "GET",
+        headers,
+        timeout=TIMEOUT_S,
+        query=urlencode(query),
+        user_agent="Alliance-Reconcile/1",
+    ) as response:
         body = bytearray()
         for chunk in response.iter_stream():
             body += chunk

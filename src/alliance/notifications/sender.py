@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -128,6 +129,47 @@ class PinnedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+@contextmanager
+def exchange(
+    target: Target,
+    method: str,
+    headers: list[tuple[str, str]],
+    body: bytes = b"",
+    *,
+    timeout: float,
+    query: str = "",
+    user_agent: str = USER_AGENT,
+) -> Iterator[httpcore.Response]:
+    """One request to the checked address of `target` (never another: a DNS answer changed
+    since the check cannot redirect it), one deadline for the whole attempt, redirects not
+    followed. Yields the streaming response; network trouble raises httpcore's errors."""
+    deadline = time.monotonic() + timeout
+    all_headers = [("Host", target.host_header), ("User-Agent", user_agent), *headers]
+    if body:
+        all_headers.append(("Content-Length", str(len(body))))
+    path = f"{target.target}?{query}" if query else target.target
+    url = httpcore.URL(
+        scheme=target.scheme.encode("ascii"),
+        host=target.host.encode("ascii"),
+        port=target.port,
+        target=path.encode("ascii"),
+    )
+    backend = PinnedBackend(target.host, target.address, deadline)
+    extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
+    with (
+        httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
+            network_backend=backend,
+            max_connections=1,
+            retries=0,
+        ) as pool,
+        pool.stream(
+            method, url, headers=all_headers, content=body or None, extensions=extensions
+        ) as response,
+    ):
+        yield response
+
+
 def send(
     target: Target,
     method: str,
@@ -137,34 +179,8 @@ def send(
     timeout: float,
 ) -> Answer:
     """Make one request; never raises for network trouble (the answer says what happened)."""
-    deadline = time.monotonic() + timeout
-    all_headers = [
-        ("Host", target.host_header),
-        ("User-Agent", USER_AGENT),
-        *headers.items(),
-    ]
-    if body:
-        all_headers.append(("Content-Length", str(len(body))))
-    url = httpcore.URL(
-        scheme=target.scheme.encode("ascii"),
-        host=target.host.encode("ascii"),
-        port=target.port,
-        target=target.target.encode("ascii"),
-    )
-    backend = PinnedBackend(target.host, target.address, deadline)
-    extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
     try:
-        with (
-            httpcore.ConnectionPool(
-                ssl_context=_ssl_context(),
-                network_backend=backend,
-                max_connections=1,
-                retries=0,
-            ) as pool,
-            pool.stream(
-                method, url, headers=all_headers, content=body or None, extensions=extensions
-            ) as response,
-        ):
+        with exchange(target, method, list(headers.items()), body, timeout=timeout) as response:
             # Only the status matters: the receiver's body is never read (closing the stream
             # drops the connection), so a huge answer costs nothing.
             return Answer(response.status, None)
