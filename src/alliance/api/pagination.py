@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,3 +148,14 @@ def time_range(
 
 
 TimeRangeQuery = Annotated[TimeRange, Depends(time_range)]
+
+
+def given(*pairs: tuple[Any, object]) -> list[ColumnElement[bool]]:
+    """`column == value` for each optional filter of a list that was given (not None), so
+    endpoints state their filters instead of repeating `if x is not None: append(...)`.
+    Enum members compare by their value, as the columns store it."""
+    return [
+        column == (value.value if isinstance(value, enum.Enum) else value)
+        for column, value in pairs
+        if value is not None
+    ]

@@ -19,7 +19,7 @@ from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
 from alliance.api.fields import PartnerId, ProgramId
-from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page
+from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_commissions
 from alliance.commissions.models import Commission, CommissionStatus, LedgerEntry
 from alliance.commissions.schemas import CommissionDetail, CommissionOut
@@ -68,12 +68,11 @@ def list_commissions(
 ) -> Page[CommissionOut]:
     conditions: list[ColumnElement[bool]] = [visible_commissions(caller)]
     conditions += period.conditions(Commission.occurred_at)
-    if program_id is not None:
-        conditions.append(Commission.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Commission.partner_id == partner_id)
-    if commission_status is not None:
-        conditions.append(Commission.status == commission_status.value)
+    conditions += given(
+        (Commission.program_id, program_id),
+        (Commission.partner_id, partner_id),
+        (Commission.status, commission_status),
+    )
     rows, cursor = fetch_page(db, select(Commission).where(*conditions), Commission.id, page)
     values = ledger_values(db, [row.id for row in rows])
     return Page(data=[CommissionOut.of(row, values[row.id]) for row in rows], next_cursor=cursor)

@@ -18,7 +18,7 @@ from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
 from alliance.api.fields import PartnerId, ProgramId, ShortText, amount_text
-from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page
+from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_commissions, visible_conversions
 from alliance.commissions.models import Commission
 from alliance.commissions.read_api import commission_detail
@@ -162,14 +162,12 @@ def list_conversions(
 ) -> Page[ConversionOut]:
     conditions: list[ColumnElement[bool]] = [visible_conversions(caller)]
     conditions += period.conditions(Conversion.occurred_at)
-    if program_id is not None:
-        conditions.append(Conversion.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Conversion.partner_id == partner_id)
-    if conversion_status is not None:
-        conditions.append(Conversion.status == conversion_status.value)
-    if order_id is not None:
-        conditions.append(Conversion.order_id == order_id)
+    conditions += given(
+        (Conversion.program_id, program_id),
+        (Conversion.partner_id, partner_id),
+        (Conversion.status, conversion_status),
+        (Conversion.order_id, order_id),
+    )
     rows, cursor = fetch_page(db, select(Conversion).where(*conditions), Conversion.id, page)
     for_partner = caller.is_partner
     return Page(

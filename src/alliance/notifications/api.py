@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
-from alliance.api.pagination import Page, PageQuery, fetch_page
+from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_programs
 from alliance.clock import utcnow
 from alliance.db.engine import transaction
@@ -192,9 +192,10 @@ def list_endpoint_deliveries(
 ) -> Page[DeliveryOut]:
     """The endpoint's delivery log, newest first."""
     endpoint = _endpoint(db, endpoint_id, caller)
-    conditions = [WebhookDelivery.endpoint_id == endpoint.id]
-    if state is not None:
-        conditions.append(WebhookDelivery.state == state.value)
+    conditions = [
+        WebhookDelivery.endpoint_id == endpoint.id,
+        *given((WebhookDelivery.state, state)),
+    ]
     return _deliveries(db, conditions, page)
 
 
@@ -211,11 +212,13 @@ def list_deliveries(
 ) -> Page[DeliveryOut]:
     """Every delivery of the caller's endpoints and postbacks; `state=dead` is the
     dead-letter list."""
-    conditions = [service.visible_deliveries(caller)]
-    if state is not None:
-        conditions.append(WebhookDelivery.state == state.value)
-    if event_type is not None:
-        conditions.append(WebhookDelivery.event_type == event_type[:64])
+    conditions = [
+        service.visible_deliveries(caller),
+        *given(
+            (WebhookDelivery.state, state),
+            (WebhookDelivery.event_type, event_type[:64] if event_type else None),
+        ),
+    ]
     return _deliveries(db, conditions, page)
 
 
@@ -310,7 +313,8 @@ def list_postback_deliveries(
     state: DeliveryState | None = None,
 ) -> Page[DeliveryOut]:
     postback = _postback(db, postback_id, caller)
-    conditions = [WebhookDelivery.postback_id == postback.id]
-    if state is not None:
-        conditions.append(WebhookDelivery.state == state.value)
+    conditions = [
+        WebhookDelivery.postback_id == postback.id,
+        *given((WebhookDelivery.state, state)),
+    ]
     return _deliveries(db, conditions, page)

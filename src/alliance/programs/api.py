@@ -13,7 +13,7 @@ from alliance.accounts.models import AccountKind, Advertiser
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
 from alliance.api.fields import AdvertiserId, PartnerId, ProgramId
-from alliance.api.pagination import Page, PageQuery, fetch_page
+from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import (
     get_visible,
     visible_coupons,
@@ -112,10 +112,7 @@ def list_programs(
     program_status: Annotated[Literal["active", "paused"] | None, Query(alias="status")] = None,
 ) -> Page[ProgramOut]:
     conditions: list[ColumnElement[bool]] = [visible_programs(caller)]
-    if program_status is not None:
-        conditions.append(Program.status == program_status)
-    if advertiser_id is not None:
-        conditions.append(Program.advertiser_id == advertiser_id)
+    conditions += given((Program.status, program_status), (Program.advertiser_id, advertiser_id))
     if caller.is_partner and enrolled is not None:
         approved = select(Enrollment.program_id).where(
             Enrollment.partner_id == caller.id,
@@ -223,12 +220,11 @@ def _enrollment_page(
     enrollment_status: EnrollmentStatus | None,
 ) -> Page[EnrollmentOut]:
     conditions: list[ColumnElement[bool]] = [visible_enrollments(caller)]
-    if program_id is not None:
-        conditions.append(Enrollment.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Enrollment.partner_id == partner_id)
-    if enrollment_status is not None:
-        conditions.append(Enrollment.status == enrollment_status.value)
+    conditions += given(
+        (Enrollment.program_id, program_id),
+        (Enrollment.partner_id, partner_id),
+        (Enrollment.status, enrollment_status),
+    )
     rows, cursor = fetch_page(db, select(Enrollment).where(*conditions), Enrollment.id, page)
     return Page(data=[EnrollmentOut.of(row) for row in rows], next_cursor=cursor)
 
@@ -321,10 +317,7 @@ def list_coupons(
     partner_id: PartnerId | None = None,
 ) -> Page[CouponOut]:
     conditions: list[ColumnElement[bool]] = [visible_coupons(caller)]
-    if program_id is not None:
-        conditions.append(Coupon.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Coupon.partner_id == partner_id)
+    conditions += given((Coupon.program_id, program_id), (Coupon.partner_id, partner_id))
     rows, cursor = fetch_page(db, select(Coupon).where(*conditions), Coupon.id, page)
     return Page(data=[CouponOut.of(row) for row in rows], next_cursor=cursor)
 

@@ -11,7 +11,7 @@ from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
 from alliance.api.fields import Country, LinkId, PartnerId, ProgramId, SubId
-from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page
+from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_clicks, visible_links, visible_programs
 from alliance.db.engine import transaction
 from alliance.programs.models import Program
@@ -63,10 +63,7 @@ def list_links(
     partner_id: PartnerId | None = None,
 ) -> Page[LinkOut]:
     conditions: list[ColumnElement[bool]] = [visible_links(caller)]
-    if program_id is not None:
-        conditions.append(Link.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Link.partner_id == partner_id)
+    conditions += given((Link.program_id, program_id), (Link.partner_id, partner_id))
     rows, cursor = fetch_page(db, select(Link).where(*conditions), Link.id, page)
     return Page(data=[_out(row) for row in rows], next_cursor=cursor)
 
@@ -91,18 +88,14 @@ def list_clicks(
 ) -> Page[ClickOut]:
     conditions: list[ColumnElement[bool]] = [visible_clicks(caller)]
     conditions += period.conditions(Click.occurred_at)
-    if program_id is not None:
-        conditions.append(Click.program_id == program_id)
-    if partner_id is not None:
-        conditions.append(Click.partner_id == partner_id)
-    if link_id is not None:
-        conditions.append(Click.link_id == link_id)
-    if is_bot is not None:
-        conditions.append(Click.is_bot == is_bot)
-    if country is not None:
-        conditions.append(Click.country == country)
-    if sub1 is not None:
-        conditions.append(Click.sub1 == sub1)
+    conditions += given(
+        (Click.program_id, program_id),
+        (Click.partner_id, partner_id),
+        (Click.link_id, link_id),
+        (Click.is_bot, is_bot),
+        (Click.country, country),
+        (Click.sub1, sub1),
+    )
     rows, cursor = fetch_page(db, select(Click).where(*conditions), Click.id, page)
     return Page(data=[ClickOut.of(row) for row in rows], next_cursor=cursor)
 
