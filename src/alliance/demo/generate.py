@@ -95,6 +95,17 @@ class DemoSummary:
     subscriptions: int = 0  # outbound webhook endpoints and partner postbacks
     sample_link: str = ""
 
+    def count_follow_up(self, status: str, refund: Decimal | None) -> None:
+        """Count an applied completion, decline or (full or partial) refund."""
+        if status == "completed":
+            self.completed += 1
+        elif status == "declined":
+            self.declined += 1
+        elif refund is None:
+            self.refunded_full += 1
+        else:
+            self.refunded_partial += 1
+
 
 @dataclass
 class _ProgramRun:
@@ -531,24 +542,10 @@ def _orders(
                     continue
                 kind = "lead" if order_id.startswith("L-") else "sale"
                 if _report(session, order, order_id, kind, status, None, refund, (), at):
-                    if status == "completed":
-                        summary.completed += 1
-                    elif status == "declined":
-                        summary.declined += 1
-                    elif refund is None:
-                        summary.refunded_full += 1
-                    else:
-                        summary.refunded_partial += 1
+                    summary.count_follow_up(status, refund)
         for at, order, status, refund, order_id in later:
             if store.follow_up(at, order, status, refund, order_id):
-                if status == "completed":
-                    summary.completed += 1
-                elif status == "declined":
-                    summary.declined += 1
-                elif refund is None:
-                    summary.refunded_full += 1
-                else:
-                    summary.refunded_partial += 1
+                summary.count_follow_up(status, refund)
         report("completions, declines, refunds", min(index + chunk, len(followups)), len(followups))
 
 
