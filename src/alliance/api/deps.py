@@ -46,3 +46,11 @@ def require(*kinds: AccountKind) -> object:
 # built and a failed commit can never be answered as a success.
 ReadDB = Annotated[Session, Depends(read_session)]
 Caller = Annotated[Principal, Depends(principal)]
+
+
+# Who may call an endpoint, by account kind: the aliases every router uses.
+Anyone = Annotated[
+    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
+]
+Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
+PartnerOnly = Annotated[Principal, require(AccountKind.partner)]

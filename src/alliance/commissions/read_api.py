@@ -15,9 +15,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
-from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, ReadDB
 from alliance.api.fields import PartnerId, ProgramId
 from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_commissions
@@ -25,10 +23,6 @@ from alliance.commissions.models import Commission, CommissionStatus, LedgerEntr
 from alliance.commissions.schemas import CommissionDetail, CommissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["commissions"])
-
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
 
 
 def ledger_values(session: Session, commission_ids: Iterable[str]) -> dict[str, Decimal]:

@@ -16,9 +16,8 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Manager, ReadDB
 from alliance.api.fields import ProgramId, is_public_id
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import programs_of
@@ -30,7 +29,6 @@ from alliance.programs.models import Program
 
 router = APIRouter(prefix="/api/v1", tags=["inbound events"])
 
-OperatorOrAdvertiser = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 _SECRETS = ("token", "signature")
 _BODY_PREVIEW = 4096
 
@@ -93,7 +91,7 @@ def _check_program(db: Session, who: Principal, program_id: str) -> None:
 @router.get("/inbound-events", response_model=Page[InboundEventOut])
 def list_inbound_events(
     db: ReadDB,
-    caller: OperatorOrAdvertiser,
+    caller: Manager,
     page: PageQuery,
     status: Annotated[
         Literal["received", "accepted", "duplicate", "rejected", "parked", "ignored"] | None,
@@ -133,12 +131,12 @@ def _get(db: Session, who: Principal, event_id: str) -> InboundEvent:
 
 
 @router.get("/inbound-events/{event_id}", response_model=InboundEventOut)
-def get_inbound_event(event_id: str, db: ReadDB, caller: OperatorOrAdvertiser) -> InboundEventOut:
+def get_inbound_event(event_id: str, db: ReadDB, caller: Manager) -> InboundEventOut:
     return InboundEventOut.of(_get(db, caller, event_id))
 
 
 @router.post("/inbound-events/{event_id}/retry", response_model=InboundEventOut)
-def retry_inbound_event(event_id: str, caller: OperatorOrAdvertiser) -> InboundEventOut:
+def retry_inbound_event(event_id: str, caller: Manager) -> InboundEventOut:
     """Process a rejected (or stuck) event again, as if it had just arrived. Idempotent: an
     event whose order was meanwhile recorded answers duplicate."""
     from alliance.conversions import webhook_service

@@ -14,9 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, ReadDB
 from alliance.api.fields import PartnerId, ProgramId, ShortText, amount_text
 from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_commissions, visible_conversions
@@ -32,9 +31,6 @@ from alliance.conversions.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
 _MONEY = "Decimal string in `currency` (the order's own currency)"
 
 

@@ -24,9 +24,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Manager, ReadDB
 from alliance.api.fields import is_public_id
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.problems import problem_response
@@ -45,7 +44,6 @@ from alliance.reports.export import csv_lines
 
 router = APIRouter(prefix="/api/v1", tags=["order validation"])
 
-Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 
 _CSV_TYPES = frozenset(
     {

@@ -17,9 +17,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Manager, ReadDB
 from alliance.api.scoping import get_visible, visible_programs
 from alliance.clock import utcnow
 from alliance.conversions.models import WebhookIntegration, WebhookPlatform
@@ -32,7 +31,6 @@ from alliance.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["order webhooks"])
 
-Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 ProgramPath = Annotated[str, Path(max_length=64)]
 
 _TOPICS = {

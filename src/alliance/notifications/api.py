@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, PartnerOnly, ReadDB, require
 from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_programs
 from alliance.clock import utcnow
@@ -48,11 +48,7 @@ from alliance.programs.models import Program
 
 router = APIRouter(prefix="/api/v1", tags=["outbound webhooks"])
 
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
 Owner = Annotated[Principal, require(AccountKind.advertiser, AccountKind.partner)]
-PartnerOnly = Annotated[Principal, require(AccountKind.partner)]
 PostbackReader = Annotated[Principal, require(AccountKind.operator, AccountKind.partner)]
 IdPath = Annotated[str, Path(max_length=64)]
 

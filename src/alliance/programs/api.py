@@ -9,9 +9,9 @@ from fastapi import APIRouter, Body, Query, status
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind, Advertiser
+from alliance.accounts.models import Advertiser
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, Manager, PartnerOnly, ReadDB
 from alliance.api.fields import AdvertiserId, PartnerId, ProgramId
 from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import (
@@ -44,12 +44,6 @@ from alliance.programs.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["programs"])
-
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
-Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
-PartnerOnly = Annotated[Principal, require(AccountKind.partner)]
 
 
 def _program(

@@ -16,9 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, Manager, ReadDB
 from alliance.api.fields import LongText, Name, ProgramId, Url, plain_text
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import get_visible, visible_programs
@@ -28,10 +27,6 @@ from alliance.programs.models import Creative, CreativeKind, Program
 
 router = APIRouter(prefix="/api/v1", tags=["creatives"])
 
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
-Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 
 Side = Annotated[int, Field(ge=1, le=service.MAX_IMAGE_SIDE, description="Pixels, 1-4000")]
 Text500 = Annotated[

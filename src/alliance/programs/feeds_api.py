@@ -16,9 +16,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from alliance.accounts.models import AccountKind
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, Manager, ReadDB
 from alliance.api.fields import Currency, ProgramId, ShortText, amount_text, plain_text
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import get_visible, visible_programs
@@ -36,10 +35,6 @@ from alliance.programs.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["product feeds"])
 
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
-Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 MAX_QUERY_TERMS = 10

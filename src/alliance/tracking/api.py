@@ -7,9 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy import ColumnElement, select
 
-from alliance.accounts.models import AccountKind
-from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import Anyone, PartnerOnly, ReadDB
 from alliance.api.fields import Country, LinkId, PartnerId, ProgramId, SubId
 from alliance.api.pagination import Page, PageQuery, TimeRangeQuery, fetch_page, given
 from alliance.api.scoping import get_visible, visible_clicks, visible_links, visible_programs
@@ -20,11 +18,6 @@ from alliance.tracking.models import Click, Link
 from alliance.tracking.schemas import ClickOut, LinkCreate, LinkOut
 
 router = APIRouter(prefix="/api/v1")
-
-Anyone = Annotated[
-    Principal, require(AccountKind.operator, AccountKind.advertiser, AccountKind.partner)
-]
-PartnerOnly = Annotated[Principal, require(AccountKind.partner)]
 
 
 def _out(link: Link) -> LinkOut:
