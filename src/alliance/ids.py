@@ -33,6 +33,9 @@ PREFIXES = {
     "ledger": "led",
     "job_run": "job",
     "webhook_integration": "whi",
+    "user": "usr",
+    "membership": "mbr",
+    "invitation": "inv",
 }
 
 

@@ -65,6 +65,8 @@ class Partner(Base):
     audience: Mapped[str] = mapped_column(String(2000), default="")
     website: Mapped[str | None] = mapped_column(String(2048))
     email: Mapped[str | None] = mapped_column(String(320))
+    # The operator looking after this partner (recruitment, questions, compliance).
+    account_manager_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -97,6 +97,9 @@ class LedgerEntry(Base):
         Index(None, "commission_id"),
         Index(None, "partner_id", "bucket"),
         Index(None, "program_id", "created_at"),
+        # The refunds report: commission taken back (reduction, reversal, adjustment) in a
+        # period, network-wide or for a partner (reports/queries.py).
+        Index(None, "entry_type", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

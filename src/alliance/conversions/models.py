@@ -100,6 +100,10 @@ class Conversion(Base):
         UniqueConstraint("program_id", "order_id", "kind"),
         Index(None, "program_id", "occurred_at"),
         Index(None, "partner_id", "occurred_at"),
+        # A customer's orders: the customer lifetime value rollup (reports/rollups.py).
+        Index(None, "program_id", "customer_id"),
+        # The transactions report network-wide: a page in (occurred_at, id) order.
+        Index(None, "occurred_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,6 +1,7 @@
 """Imports every model so that Base.metadata is complete (Alembic, tests)."""
 
 from alliance.accounts.models import Advertiser, ApiKey, Operator, Partner
+from alliance.accounts.users import Invitation, LoginFailure, Membership, User
 from alliance.api.idempotency_models import IdempotencyKey
 from alliance.commissions.models import Commission, LedgerEntry
 from alliance.conversions.models import (
@@ -30,6 +31,13 @@ from alliance.programs.models import (
     FeedUpload,
     Program,
 )
+from alliance.reports.models import (
+    CustomerCohort,
+    CustomerRollup,
+    RefundRollup,
+    ReportChange,
+    RollupState,
+)
 from alliance.tracking.models import Click, Link
 
 __all__ = [
@@ -44,14 +52,19 @@ __all__ = [
     "Coupon",
     "Creative",
     "CustomerBinding",
+    "CustomerCohort",
+    "CustomerRollup",
     "Enrollment",
     "FeedProduct",
     "FeedUpload",
     "IdempotencyKey",
     "InboundEvent",
+    "Invitation",
     "JobRun",
     "LedgerEntry",
     "Link",
+    "LoginFailure",
+    "Membership",
     "Operator",
     "OrderRefund",
     "OrderValidation",
@@ -59,6 +72,10 @@ __all__ = [
     "Partner",
     "PartnerPostback",
     "Program",
+    "RefundRollup",
+    "ReportChange",
+    "RollupState",
+    "User",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
