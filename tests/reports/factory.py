@@ -149,9 +149,12 @@ class Factory:
         sub1: str | None = None,
         country: str | None = None,
         device: str = "desktop",
+        id_at: datetime | None = None,
     ) -> Click:
+        """A click at `at`; its id carries the write time, `id_at` (default now), as the
+        click writer's do: the traffic rollups' watermark follows ids, not `at`."""
         row = Click(
-            id=new_id(PREFIXES["click"]),
+            id=new_id(PREFIXES["click"], id_at),
             occurred_at=at,
             link_id=link.id,
             program_id=link.program_id,
@@ -181,6 +184,7 @@ class Factory:
         click: Click | None = None,
         buyer_country: str | None = None,
         click_path: list[dict[str, Any]] | None = None,
+        customer: str | None = None,
     ) -> Conversion:
         row = Conversion(
             id=new_id(PREFIXES["conversion"]),
@@ -194,6 +198,7 @@ class Factory:
             net_amount=Decimal(net if net is not None else amount),
             click_id=click.id if click else None,
             buyer_country=buyer_country,
+            customer_id=customer,
             attributed_by="click_id" if click else "coupon",
             click_path=click_path or [],
             occurred_at=at,
@@ -238,18 +243,20 @@ class Factory:
         at: datetime | None = None,
         step: timedelta = timedelta(hours=1),
         currency: str | None = None,
+        earner: str | None = None,
     ) -> tuple[Commission, Plan]:
         """A commission on `conversion` and its ledger after `ops`; entry i is written at
-        `at + i * step` (default: the order time)."""
+        `at + i * step` (default: the order time). `earner`: another partner's commission
+        on the order (a referral override) instead of the order partner's own."""
         cur = currency or conversion.currency
         plan = plan_ledger(Decimal(amount), ops)
         com = Commission(
             id=new_id(PREFIXES["commission"]),
-            source_key=conversion.id,
+            source_key=conversion.id if earner is None else f"override:{conversion.id}",
             kind=conversion.kind,
             conversion_id=conversion.id,
             program_id=conversion.program_id,
-            partner_id=conversion.partner_id,
+            partner_id=earner or conversion.partner_id,
             status=plan.status,
             currency=cur,
             amount=Decimal(amount),

@@ -72,6 +72,59 @@ def test_orders_json_has_money_as_strings(http: httpx.Client, operator_key: str,
     }
 
 
+def test_kpis_and_timeseries_json(http: httpx.Client, operator_key: str, net: Net) -> None:
+    body = get(http, operator_key, "kpis", program_id=net.shoes).json()
+    assert (body["report"], body["previous_from"], body["previous_to"]) == (
+        "kpis",
+        "2024-02-20",
+        "2024-02-29",
+    )
+    assert (body["clicks"], body["valid_clicks"], body["unique_clicks"]) == (8, 6, 6)
+    # X had a click on 02-29 and an order on 02-20; this period X and Y: X is retained.
+    assert (
+        body["previous_active_partners"],
+        body["active_partners"],
+        body["retained_partners"],
+        body["partner_retention"],
+    ) == (1, 2, 1, "1.0000")
+    [eur] = body["currencies"]
+    assert (eur["currency"], eur["orders"], eur["sales"], eur["net_sales"], eur["commission"]) == (
+        "EUR",
+        6,
+        "440.00",
+        "300.00",
+        "25.50",
+    )
+    assert eur["kpis"]["roi"] == "10.7647" and eur["kpis"]["conversion_rate"] == "1.0000"
+    # The known network's orders carry no customer id.
+    assert (eur["new_customers"], eur["customer_lifetime_value"]) == (0, None)
+
+    series = get(http, operator_key, "timeseries", program_id=net.shoes).json()
+    assert len(series["points"]) == 10 and series["currencies"] == ["EUR"]
+    first, second, third = series["points"][:3]
+    assert first == {
+        "day": "2024-03-01",
+        "clicks": 5,
+        "valid_clicks": 3,
+        "orders": 3,
+        "sales": {"EUR": "160.00"},
+        "commission": {"EUR": "9.50"},
+    }
+    assert (second["clicks"], second["orders"]) == (3, 3)
+    assert third == {
+        "day": "2024-03-03",
+        "clicks": 0,
+        "valid_clicks": 0,
+        "orders": 0,
+        "sales": {},
+        "commission": {},
+    }
+    partner = get(http, net.x_key, "kpis", program_id=net.shoes).json()
+    assert all(c["kpis"]["roi"] is None for c in partner["currencies"])
+    refused = get(http, operator_key, "kpis", format="csv")
+    assert refused.status_code == 422 and refused.json()["field"] == "format"
+
+
 def test_refunds_and_transactions_json(http: httpx.Client, operator_key: str, net: Net) -> None:
     refunds = get(http, operator_key, "refunds", program_id=net.shoes).json()
     assert [

@@ -96,3 +96,20 @@ def test_cli_refuses_a_bad_period() -> None:
     )
     assert result.exit_code == 2
     assert "from" in result.output
+
+
+def test_cli_rollups_rebuild_and_refresh(net: Net) -> None:
+    result = CliRunner().invoke(
+        app, ["rollups", "rebuild", "--from", "2024-03-01", "--to", "2024-03-10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rollups rebuilt (2024-03-01 .. 2024-03-10)" in result.output
+    # The known network's numbers, now from the rollups.
+    out = run("traffic", "--from", "2024-03-01", "--to", "2024-03-10", "--program", net.shoes)
+    assert "TOTAL" in out
+    result = CliRunner().invoke(app, ["rollups", "refresh"])
+    assert result.exit_code == 0 and "rollups refreshed" in result.output, result.output
+    bad = CliRunner().invoke(
+        app, ["rollups", "rebuild", "--from", "2024-03-10", "--to", "2024-03-01"]
+    )
+    assert bad.exit_code == 2

@@ -73,6 +73,12 @@ TASKS: dict[str, Task] = {
             "route outbox events, send due webhooks and partner postbacks",
         ),
         Task(
+            "refresh_rollups",
+            tasks.refresh_rollups,
+            timedelta(0),
+            "report rollups: new clicks, changed orders and customers",
+        ),
+        Task(
             "purge_webhook_log",
             tasks.purge_webhook_log,
             timedelta(days=1),

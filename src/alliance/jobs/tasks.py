@@ -132,6 +132,14 @@ def purge_webhook_log(now: datetime, _last: dict[str, Any] | None) -> dict[str, 
     return dict(purge_log(now, get_settings().webhook_retention_days))
 
 
+def refresh_rollups(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Bring the report rollups up to date: clicks up to the watermark, the order buckets
+    logged as changed (reports/rollups.py). Reports stay exact without it, only slower."""
+    from alliance.reports.rollups import refresh
+
+    return refresh().as_result()
+
+
 def apply_queued_validations(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
     """Large bulk validations answered 202: apply them (and resume any whose worker died)."""
     from alliance.conversions.validation import apply_queued

@@ -1,4 +1,5 @@
-"""GET /api/v1/reports/{traffic|orders|refunds|transactions}: JSON or CSV (`format=csv`).
+"""GET /api/v1/reports/{traffic|orders|refunds|transactions}: JSON or CSV (`format=csv`);
+GET /api/v1/reports/{kpis|timeseries}: the dashboards' headline numbers and chart (JSON).
 
 Thin: parse and check the parameters, fold the caller's account into the scope, run one
 query function, serialise. Every account sees only its own data (see queries.resolve_scope).
@@ -18,14 +19,17 @@ from pydantic import BaseModel
 from alliance.api.deps import Caller, ReadDB
 from alliance.clock import utcnow
 from alliance.db.engine import reading
-from alliance.reports import export, queries
+from alliance.errors import InvalidInput
+from alliance.reports import export, kpis, queries
 from alliance.reports.schemas import (
     Device,
+    KpiSummary,
     OrdersGroup,
     OrdersReport,
     RefundsGroup,
     RefundsReport,
     ReportFormat,
+    TimeSeries,
     TrafficGroup,
     TrafficReport,
     TransactionsPage,
@@ -64,7 +68,7 @@ def report_params(
     format_: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.json,
 ) -> ReportParams:
     filters = queries.Filters(
-        sub1=sub1,
+        sub1=sub1 or None,  # an empty sub-id is no sub-id (the redirect never stores one)
         country=country.upper() if country else None,
         device=device.value if device else None,
     )
@@ -130,6 +134,28 @@ def refunds(
         rows = (export.refunds_record(r) for r in report.rows)
         return _csv("refunds", q, export.to_csv(export.REFUNDS_COLUMNS, rows))
     return _json(report)
+
+
+def _json_only(params: ReportParams) -> None:
+    if params.format is not ReportFormat.json:
+        raise InvalidInput("this report is JSON only", field="format")
+
+
+@router.get("/kpis", response_model=KpiSummary)
+def kpi_summary(session: ReadDB, who: Caller, params: Params) -> Response:
+    """Clicks, partner retention against the previous period of equal length, and per
+    currency orders, sales, commission, conversion rate, EPC, AOV, refund rate, ROI (not for
+    partners) and customer lifetime value."""
+    _json_only(params)
+    return _json(kpis.kpi_summary(session, _query(session, who, params)))
+
+
+@router.get("/timeseries", response_model=TimeSeries)
+def time_series(session: ReadDB, who: Caller, params: Params) -> Response:
+    """One point per UTC day of the period: clicks, valid clicks, orders, sales and
+    commission per currency (for charts; days without data are zeros)."""
+    _json_only(params)
+    return _json(kpis.time_series(session, _query(session, who, params)))
 
 
 @router.get("/transactions", response_model=TransactionsPage, responses=_CSV)

@@ -74,7 +74,7 @@ def _run(
             parse_day(start, "from"), parse_day(end, "to"), utcnow().date()
         )
         filters = queries.Filters(
-            sub1=sub1,
+            sub1=sub1 or None,
             country=country.upper() if country else None,
             device=device.value if device else None,
         )

@@ -1,26 +1,31 @@
-"""The four reports, read from the raw tables (rollups come later).
+"""The four reports. Traffic and orders answer from the rollups (reports/cube.py, ADR 0009);
+refunds and transactions read the raw tables.
 
-Counting happens in SQL (COUNT, COUNT DISTINCT) on the indexes that carry `program_id` and
-the event time first. Money is never summed in SQL: `Amount` is TEXT on SQLite, where SUM()
-goes through floats, so the queries fetch narrow rows and add `Decimal`s in Python, grouped
-by currency. Days are UTC calendar days: on SQLite, where datetimes are naive UTC text, the
-day is the text's first 10 characters; on PostgreSQL it is the timestamptz seen in UTC.
+`traffic_report_raw`, `orders_report_raw` and `valid_clicks_by_raw` are the reference
+implementation on the raw tables: the rollup answers must equal them exactly (the tests
+check it on random networks, `bench/reports.py` on ten million clicks). Counting happens in
+SQL on the indexes that carry `program_id` and the event time first. Money is never summed
+in SQL there: `Amount` is TEXT on SQLite, where SUM() goes through floats, so the queries
+fetch narrow rows and add `Decimal`s in Python, grouped by currency. Days are UTC calendar
+days: on SQLite, where datetimes are naive UTC text, the day is the text's first 10
+characters; on PostgreSQL it is the timestamptz seen in UTC.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, not_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, exists, func, not_, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from alliance.accounts.models import AccountKind, Partner
 from alliance.accounts.service import Principal
@@ -33,10 +38,10 @@ from alliance.conversions.models import (
     ConversionStatus,
 )
 from alliance.errors import InvalidInput, NotFound
-from alliance.money import round_money
+from alliance.money import quantum
 from alliance.programs.models import Enrollment, Program
+from alliance.reports import cube, rollups
 from alliance.reports.schemas import (
-    CommissionByStatus,
     Kpis,
     Named,
     OrdersGroup,
@@ -165,6 +170,19 @@ def operator_scope(program_id: str | None = None, partner_id: str | None = None)
     return Scope((program_id,) if program_id else None, partner_id)
 
 
+def slice_of(q: ReportQuery) -> cube.Slice:
+    """What the rollups are asked: the period, the scope, the filters."""
+    return cube.Slice(
+        q.start,
+        q.end,
+        q.scope.program_ids,
+        q.scope.partner_id,
+        q.filters.sub1,
+        q.filters.country,
+        q.filters.device,
+    )
+
+
 def _scoped(scope: Scope, program_col: Any, partner_col: Any) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if scope.program_ids is not None:
@@ -188,6 +206,17 @@ def _day(session: Session, column: Any) -> ColumnElement[str]:
 
 def _day_of(value: datetime) -> str:
     return as_utc(value).date().isoformat()
+
+
+@functools.cache
+def _quantum(currency: str) -> Decimal:
+    return quantum(currency)
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """money.round_money with the currency's quantum looked up once (reports round tens of
+    thousands of amounts)."""
+    return amount.quantize(_quantum(currency), rounding=ROUND_HALF_EVEN)
 
 
 def _ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
@@ -254,18 +283,9 @@ def _traffic_key(session: Session, group: TrafficGroup) -> Any:
     }[group]
 
 
-def _traffic_columns() -> list[Any]:
-    valid = not_(Click.is_bot)
-    return [
-        func.count(),
-        func.count(distinct(Click.visitor_id)),
-        func.coalesce(func.sum(case((valid, 1), else_=0)), 0),
-        func.count(distinct(case((valid, Click.visitor_id)))),
-    ]
-
-
 def _traffic_row(key: str | None, label: str | None, counts: Sequence[Any]) -> TrafficRow:
-    clicks, uniques, valid, unique_valid = (int(c or 0) for c in counts)
+    """A row from (clicks, valid clicks, unique clicks, unique valid clicks)."""
+    clicks, valid, uniques, unique_valid = (int(c or 0) for c in counts)
     return TrafficRow(
         group=key,
         label=label,
@@ -277,17 +297,16 @@ def _traffic_row(key: str | None, label: str | None, counts: Sequence[Any]) -> T
     )
 
 
-def traffic_report(session: Session, q: ReportQuery, group: TrafficGroup) -> TrafficReport:
-    key = _traffic_key(session, group).label("k")
-    where = _click_where(q)
-    grouped = session.execute(select(key, *_traffic_columns()).where(*where).group_by(key)).all()
-    # Unique visitors do not add up across groups, so the totals are their own query.
-    total = session.execute(select(*_traffic_columns()).where(*where)).one()
-    labels = _labels(session, group.value, (r[0] for r in grouped))
+def _traffic_report(
+    session: Session, q: ReportQuery, group: TrafficGroup, counts: dict[Any, list[int]]
+) -> TrafficReport:
+    labels = _labels(session, group.value, counts)
     rows = sorted(
-        (_traffic_row(r[0], labels.get(r[0]) if r[0] else None, r[1:]) for r in grouped),
+        (_traffic_row(k, labels.get(k) if k else None, v) for k, v in counts.items()),
         key=lambda r: _sort_key(r.group),
     )
+    # Unique clicks are counted per (program, partner, visitor, day): they add up.
+    total = [sum(v[i] for v in counts.values()) for i in range(4)]
     return TrafficReport(
         report="traffic",
         from_=q.start,
@@ -299,14 +318,78 @@ def traffic_report(session: Session, q: ReportQuery, group: TrafficGroup) -> Tra
     )
 
 
-def valid_clicks_by(session: Session, q: ReportQuery, group: str | None) -> dict[str | None, int]:
-    """Valid clicks per group key (day, partner, program) or in total (key None)."""
+def traffic_counts_raw(
+    session: Session, q: ReportQuery, group: TrafficGroup | None
+) -> dict[Any, list[int]]:
+    """(clicks, valid, unique, unique valid) per group key, from the raw clicks.
+
+    Uniqueness is decided over every click of the (program, partner, visitor, day), so the
+    window runs on the period and scope only (whole days, whole partitions) and the sub1,
+    country and device filters apply after it.
+    """
+    where = [Click.occurred_at >= q.start_at, Click.occurred_at < q.end_at]
+    where += _scoped(q.scope, Click.program_id, Click.partner_id)
+    facts = rollups.click_facts(session, where)
+    conds = []
+    if q.filters.sub1 is not None:
+        conds.append(facts.c.sub1 == q.filters.sub1)
+    if q.filters.country is not None:
+        conds.append(facts.c.country == q.filters.country)
+    if q.filters.device is not None:
+        conds.append(facts.c.device == q.filters.device)
+    valid = not_(facts.c.is_bot)
+    columns = [
+        func.count(),
+        func.coalesce(func.sum(case((valid, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((facts.c.rn == 1, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(valid, facts.c.rn_valid == 1), 1), else_=0)), 0),
+    ]
+    if group is None:
+        total = session.execute(select(*columns).where(*conds)).one()
+        return {None: [int(v) for v in total]} if total[0] else {}
+    key = facts.c[cube.TRAFFIC_GROUP_DIMS[group.value]]
+    rows = session.execute(select(key, *columns).where(*conds).group_by(key))
+    return {cube._key(r[0]): [int(v) for v in r[1:]] for r in rows}
+
+
+def traffic_report_raw(session: Session, q: ReportQuery, group: TrafficGroup) -> TrafficReport:
+    """The traffic report from the raw clicks: the reference for the rollups."""
+    return _traffic_report(session, q, group, traffic_counts_raw(session, q, group))
+
+
+def traffic_counts(
+    session: Session, q: ReportQuery, group: TrafficGroup | None
+) -> dict[Any, list[int]]:
+    """(clicks, valid, unique, unique valid) per group key, from the rollups."""
+    try:
+        return cube.traffic(session, slice_of(q), group.value if group else None)
+    except cube.TrafficNotBuilt:
+        return traffic_counts_raw(session, q, group)
+
+
+def traffic_report(session: Session, q: ReportQuery, group: TrafficGroup) -> TrafficReport:
+    """Clicks, unique clicks, valid and bot clicks per group (from the rollups)."""
+    return _traffic_report(session, q, group, traffic_counts(session, q, group))
+
+
+def valid_clicks_by_raw(
+    session: Session, q: ReportQuery, group: str | None
+) -> dict[str | None, int]:
+    """Valid clicks per group key (day, partner, program, ...) or in total (key None)."""
     where = [*_click_where(q), not_(Click.is_bot)]
     if group is None:
         return {None: int(session.scalar(select(func.count()).where(*where)) or 0)}
     key = _traffic_key(session, TrafficGroup(group)).label("k")
     rows = session.execute(select(key, func.count()).where(*where).group_by(key))
     return {r[0]: int(r[1]) for r in rows}
+
+
+def valid_clicks_by(session: Session, q: ReportQuery, group: str | None) -> dict[str | None, int]:
+    """Valid clicks per group key (day, partner, program, ...) or in total (key None)."""
+    counts = traffic_counts(session, q, TrafficGroup(group) if group else None)
+    if group is None:
+        return {None: counts[None][1] if None in counts else 0}
+    return {k: v[1] for k, v in counts.items() if v[1]}
 
 
 # --- orders -----------------------------------------------------------------------------
@@ -323,11 +406,13 @@ def _conversion_filters(q: ReportQuery) -> list[ColumnElement[bool]]:
     if q.filters.country is not None:
         conds.append(Conversion.buyer_country == q.filters.country)
     if q.filters.sub1 is not None or q.filters.device is not None:
-        click: list[ColumnElement[bool]] = [Click.id == Conversion.click_id]
+        # Its own alias: the orders query joins the attributed click too (for its groups).
+        attributed = aliased(Click)
+        click: list[ColumnElement[bool]] = [attributed.id == Conversion.click_id]
         if q.filters.sub1 is not None:
-            click.append(Click.sub1 == q.filters.sub1)
+            click.append(attributed.sub1 == q.filters.sub1)
         if q.filters.device is not None:
-            click.append(Click.device == q.filters.device)
+            click.append(attributed.device == q.filters.device)
         conds.append(exists().where(*click))  # a primary-key probe per order
     return conds
 
@@ -373,27 +458,100 @@ class _OrdersAcc:
         else:
             self.commission[status] += value
 
+    def merge(self, other: _OrdersAcc) -> None:
+        self.orders += other.orders
+        self.refunded_orders += other.refunded_orders
+        self.declined_orders += other.declined_orders
+        self.sales += other.sales
+        self.refunded += other.refunded
+        self.declined_sales += other.declined_sales
+        self.net_sales += other.net_sales
+        self.value += other.value
+        for status, amount in other.commission.items():
+            self.commission[status] += amount
 
-def _orders_group_key(
-    group: OrdersGroup, occurred_at: datetime, program_id: str, partner_id: str, status: str
-) -> str:
+    @classmethod
+    def of(cls, values: Sequence[int]) -> _OrdersAcc:
+        """From the rollups' ORDER_MEASURES (money in micro-units)."""
+        (
+            orders,
+            refunded_orders,
+            declined_orders,
+            sales,
+            refunded,
+            declined_sales,
+            net_sales,
+            pending,
+            approved,
+            paid,
+            declined,
+            reversed_,
+            value,
+            _commissions,
+        ) = values
+        money = rollups.from_micros
+        return cls(
+            orders,
+            refunded_orders,
+            declined_orders,
+            money(sales),
+            money(refunded),
+            money(declined_sales),
+            money(net_sales),
+            {
+                CommissionStatus.pending.value: money(pending),
+                CommissionStatus.approved.value: money(approved),
+                CommissionStatus.paid.value: money(paid),
+                CommissionStatus.declined.value: money(declined),
+                CommissionStatus.reversed.value: money(reversed_),
+            },
+            money(value),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDims:
+    """What an order is grouped by besides its money."""
+
+    occurred_at: datetime
+    program_id: str
+    partner_id: str
+    status: str
+    country: str | None  # the buyer's
+    sub1: str | None  # the attributed click's
+    device: str | None  # the attributed click's
+
+
+def _orders_group_key(group: OrdersGroup, o: OrderDims) -> str | None:
     if group is OrdersGroup.day:
-        return _day_of(occurred_at)
-    if group is OrdersGroup.partner:
-        return partner_id
-    if group is OrdersGroup.program:
-        return program_id
-    return status
+        return _day_of(o.occurred_at)
+    return {
+        OrdersGroup.partner: o.partner_id,
+        OrdersGroup.program: o.program_id,
+        OrdersGroup.status: o.status,
+        OrdersGroup.country: o.country,
+        OrdersGroup.device: o.device,
+        OrdersGroup.sub1: o.sub1,
+    }[group]
+
+
+def _kpi_values(
+    acc: _OrdersAcc, currency: str, valid_clicks: int | None, roi: bool
+) -> dict[str, Decimal | None]:
+    return {
+        "conversion_rate": _ratio(acc.orders, valid_clicks or 0),
+        "epc": _ratio(acc.value, valid_clicks or 0),
+        "aov": round_money(acc.sales / acc.orders, currency) if acc.orders else None,
+        "refund_rate": _ratio(acc.refunded_orders, acc.orders),
+        "roi": _ratio(acc.net_sales - acc.value, acc.value) if roi else None,
+    }
 
 
 def _kpis(acc: _OrdersAcc, currency: str, valid_clicks: int | None, roi: bool) -> Kpis:
-    return Kpis(
-        conversion_rate=_ratio(acc.orders, valid_clicks or 0),
-        epc=_ratio(acc.value, valid_clicks or 0),
-        aov=round_money(acc.sales / acc.orders, currency) if acc.orders else None,
-        refund_rate=_ratio(acc.refunded_orders, acc.orders),
-        roi=_ratio(acc.net_sales - acc.value, acc.value) if roi else None,
-    )
+    return Kpis(**_kpi_values(acc, currency, valid_clicks, roi))
+
+
+_validate_orders_row = OrdersRow.model_validate
 
 
 def _orders_row(
@@ -404,31 +562,33 @@ def _orders_row(
     valid_clicks: int | None,
     roi: bool,
 ) -> OrdersRow:
-    def money(value: Decimal) -> Decimal:
-        return round_money(value, currency)
-
+    q = _quantum(currency)
     c = acc.commission
-    return OrdersRow(
-        group=key,
-        label=label,
-        currency=currency,
-        orders=acc.orders,
-        refunded_orders=acc.refunded_orders,
-        declined_orders=acc.declined_orders,
-        sales=money(acc.sales),
-        refunded=money(acc.refunded),
-        declined_sales=money(acc.declined_sales),
-        net_sales=money(acc.net_sales),
-        commission=CommissionByStatus(
-            pending=money(c[CommissionStatus.pending]),
-            approved=money(c[CommissionStatus.approved]),
-            paid=money(c[CommissionStatus.paid]),
-            declined=money(c[CommissionStatus.declined]),
-            reversed=money(c[CommissionStatus.reversed]),
-            value=money(acc.value),
-        ),
-        valid_clicks=valid_clicks,
-        kpis=_kpis(acc, currency, valid_clicks, roi),
+    # One validation of plain values, nested blocks included (a whole-network report has
+    # thousands of rows: three model constructions per row were a fifth of its time).
+    return _validate_orders_row(
+        {
+            "group": key,
+            "label": label,
+            "currency": currency,
+            "orders": acc.orders,
+            "refunded_orders": acc.refunded_orders,
+            "declined_orders": acc.declined_orders,
+            "sales": acc.sales.quantize(q, ROUND_HALF_EVEN),
+            "refunded": acc.refunded.quantize(q, ROUND_HALF_EVEN),
+            "declined_sales": acc.declined_sales.quantize(q, ROUND_HALF_EVEN),
+            "net_sales": acc.net_sales.quantize(q, ROUND_HALF_EVEN),
+            "commission": {
+                "pending": c[CommissionStatus.pending].quantize(q, ROUND_HALF_EVEN),
+                "approved": c[CommissionStatus.approved].quantize(q, ROUND_HALF_EVEN),
+                "paid": c[CommissionStatus.paid].quantize(q, ROUND_HALF_EVEN),
+                "declined": c[CommissionStatus.declined].quantize(q, ROUND_HALF_EVEN),
+                "reversed": c[CommissionStatus.reversed].quantize(q, ROUND_HALF_EVEN),
+                "value": acc.value.quantize(q, ROUND_HALF_EVEN),
+            },
+            "valid_clicks": valid_clicks,
+            "kpis": _kpi_values(acc, currency, valid_clicks, roi),
+        }
     )
 
 
@@ -441,10 +601,7 @@ class CommissionValue:
     currency: str
     original: Decimal  # the amount first computed
     value: Decimal  # Σ of its ledger entries
-    order_at: datetime
-    program_id: str
-    partner_id: str
-    order_status: str
+    order: OrderDims  # the order's, with the commission's partner as partner_id
 
 
 def commission_values(session: Session, q: ReportQuery) -> list[CommissionValue]:
@@ -462,75 +619,71 @@ def commission_values(session: Session, q: ReportQuery) -> list[CommissionValue]
             Commission.program_id,
             Commission.partner_id,
             Conversion.status,
+            Conversion.buyer_country,
+            Click.sub1,
+            Click.device,
             LedgerEntry.amount,
         )
         .join(Conversion, Conversion.id == Commission.conversion_id)
+        .outerjoin(Click, Click.id == Conversion.click_id)
         .outerjoin(LedgerEntry, LedgerEntry.commission_id == Commission.id)
         .where(*_orders_where(q))
     )
     if q.scope.partner_id is not None:
         # A partner sees its own commissions, not an override paid to someone else.
         stmt = stmt.where(Commission.partner_id == q.scope.partner_id)
-    found: dict[str, CommissionValue] = {}
+    found: dict[str, tuple[str, str, Decimal, OrderDims]] = {}
     sums: dict[str, Decimal] = defaultdict(Decimal)
-    for cid, status, cur, original, at, prg, ptn, order_status, entry in session.execute(stmt):
+    for (
+        cid,
+        status,
+        cur,
+        original,
+        at,
+        prg,
+        ptn,
+        o_status,
+        country,
+        sub1,
+        device,
+        entry,
+    ) in session.execute(stmt):
         if cid not in found:
-            found[cid] = CommissionValue(
-                cid, status, cur, original, Decimal(0), at, prg, ptn, order_status
-            )
+            dims = OrderDims(at, prg, ptn, o_status, country, sub1, device)
+            found[cid] = (status, cur, original, dims)
         if entry is not None:
             sums[cid] += entry
     return [
-        CommissionValue(
-            c.id,
-            c.status,
-            c.currency,
-            c.original,
-            sums[c.id],
-            c.order_at,
-            c.program_id,
-            c.partner_id,
-            c.order_status,
-        )
-        for c in found.values()
+        CommissionValue(cid, status, cur, original, sums[cid], dims)
+        for cid, (status, cur, original, dims) in found.items()
     ]
 
 
-def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
-    accs: dict[tuple[str, str], _OrdersAcc] = defaultdict(_OrdersAcc)
+def _orders_report(
+    session: Session,
+    q: ReportQuery,
+    group: OrdersGroup,
+    accs: dict[tuple[str | None, str], _OrdersAcc],
+    clicks: Callable[[str | None], dict[str | None, int]],
+) -> OrdersReport:
     totals: dict[str, _OrdersAcc] = defaultdict(_OrdersAcc)
-    orders = session.execute(
-        select(
-            Conversion.occurred_at,
-            Conversion.program_id,
-            Conversion.partner_id,
-            Conversion.status,
-            Conversion.currency,
-            Conversion.amount,
-            Conversion.refunded_amount,
-        ).where(*_orders_where(q))
-    )
-    for at, prg, ptn, status, cur, amount, refunded in orders:
-        key = _orders_group_key(group, at, prg, ptn, status)
-        for acc in (accs[(key, cur)], totals[cur]):
-            acc.add_order(status, amount, refunded)
-    for com in commission_values(session, q):
-        key = _orders_group_key(
-            group, com.order_at, com.program_id, com.partner_id, com.order_status
-        )
-        for acc in (accs[(key, com.currency)], totals[com.currency]):
-            acc.add_commission(com.status, com.original, com.value)
-
+    for (_, cur), acc in accs.items():
+        totals[cur].merge(acc)
     # Clicks have no order status: per-status rows get no click-based KPIs.
-    by_group = None if group is OrdersGroup.status else valid_clicks_by(session, q, group.value)
-    total_clicks = valid_clicks_by(session, q, None)[None]
+    by_group = None if group is OrdersGroup.status else clicks(group.value)
+    total_clicks = clicks(None)[None]
     labels = _labels(session, group.value, (k for k, _ in accs))
     roi = q.scope.sees_roi
     rows = [
         _orders_row(
-            k, labels.get(k), cur, acc, None if by_group is None else by_group.get(k, 0), roi
+            k,
+            labels.get(k) if k else None,
+            cur,
+            acc,
+            None if by_group is None else by_group.get(k, 0),
+            roi,
         )
-        for (k, cur), acc in sorted(accs.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        for (k, cur), acc in sorted(accs.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1]))
     ]
     return OrdersReport(
         report="orders",
@@ -544,6 +697,73 @@ def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> Order
             for cur, acc in sorted(totals.items())
         ],
     )
+
+
+def orders_accs_raw(
+    session: Session, q: ReportQuery, group: OrdersGroup
+) -> dict[tuple[str | None, str], _OrdersAcc]:
+    """The orders report's accumulators per (group key, currency), from the raw tables."""
+    accs: dict[tuple[str | None, str], _OrdersAcc] = defaultdict(_OrdersAcc)
+    orders = session.execute(
+        select(
+            Conversion.occurred_at,
+            Conversion.program_id,
+            Conversion.partner_id,
+            Conversion.status,
+            Conversion.buyer_country,
+            Click.sub1,
+            Click.device,
+            Conversion.currency,
+            Conversion.amount,
+            Conversion.refunded_amount,
+        )
+        .outerjoin(Click, Click.id == Conversion.click_id)
+        .where(*_orders_where(q))
+    )
+    for at, prg, ptn, status, country, sub1, device, cur, amount, refunded in orders:
+        key = _orders_group_key(group, OrderDims(at, prg, ptn, status, country, sub1, device))
+        accs[(key, cur)].add_order(status, amount, refunded)
+    for com in commission_values(session, q):
+        accs[(_orders_group_key(group, com.order), com.currency)].add_commission(
+            com.status, com.original, com.value
+        )
+    return accs
+
+
+def orders_report_raw(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
+    """The orders report from the raw tables: the reference for the rollups."""
+    return _orders_report(
+        session,
+        q,
+        group,
+        orders_accs_raw(session, q, group),
+        lambda g: valid_clicks_by_raw(session, q, g),
+    )
+
+
+def orders_accs(
+    session: Session, q: ReportQuery, group: OrdersGroup | None
+) -> dict[tuple[str | None, str], _OrdersAcc]:
+    """The orders report's accumulators per (group key, currency), from the rollups."""
+    found = cube.orders(session, slice_of(q), group.value if group else None)
+    return {key: _OrdersAcc.of(values) for key, values in found.items()}
+
+
+def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
+    """Orders, sales and commission by status per group and currency, with KPIs (from the
+    rollups)."""
+    seen: dict[str | None, dict[str | None, int]] = {}
+
+    def clicks(g: str | None) -> dict[str | None, int]:
+        if g not in seen:
+            if g is None and seen:
+                # Valid clicks add up across groups: the total is the sum of a grouping.
+                seen[None] = {None: sum(next(iter(seen.values())).values())}
+            else:
+                seen[g] = valid_clicks_by(session, q, g)
+        return seen[g]
+
+    return _orders_report(session, q, group, orders_accs(session, q, group), clicks)
 
 
 # --- refunds ----------------------------------------------------------------------------
@@ -616,7 +836,40 @@ def _refund_amounts(
     ]
 
 
-def refunds_report(session: Session, q: ReportQuery, group: RefundsGroup) -> RefundsReport:
+def _refunds_report(
+    session: Session,
+    q: ReportQuery,
+    group: RefundsGroup,
+    grouped: dict[tuple[str, str], list[int | Decimal]],
+    totals: dict[str, list[int | Decimal]],
+) -> RefundsReport:
+    """Rows from (refunds, refunded orders, refunded amount, commission taken back)."""
+
+    def row(key: str | None, label: str | None, cur: str, v: list[int | Decimal]) -> RefundsRow:
+        return RefundsRow(
+            group=key,
+            label=label,
+            currency=cur,
+            refunds=int(v[0]),
+            refunded_orders=int(v[1]),
+            refunded_amount=round_money(Decimal(v[2]), cur),
+            reversed_commission=round_money(Decimal(v[3]), cur),
+        )
+
+    labels = _labels(session, group.value, (k for k, _ in grouped))
+    return RefundsReport(
+        report="refunds",
+        from_=q.start,
+        to=q.end,
+        group_by=group.value,
+        filters=q.echo_filters(),
+        rows=[row(k, labels.get(k), cur, v) for (k, cur), v in sorted(grouped.items())],
+        totals=[row(None, None, cur, v) for cur, v in sorted(totals.items())],
+    )
+
+
+def refunds_report_raw(session: Session, q: ReportQuery, group: RefundsGroup) -> RefundsReport:
+    """The refunds report from the raw tables: the reference for the rollups."""
     accs: dict[tuple[str, str], _RefundsAcc] = defaultdict(_RefundsAcc)
     totals: dict[str, _RefundsAcc] = defaultdict(_RefundsAcc)
     for cid, at, prg, ptn, cur, amount in _refund_amounts(session, q):
@@ -625,51 +878,58 @@ def refunds_report(session: Session, q: ReportQuery, group: RefundsGroup) -> Ref
             acc.orders.add(cid)
             acc.amount += amount
 
-    # Commission given back is counted when the ledger took it back: the
-    # (program_id, created_at) index on ledger_entries serves this.
-    entries = select(
-        LedgerEntry.created_at,
-        LedgerEntry.program_id,
-        LedgerEntry.partner_id,
-        LedgerEntry.currency,
-        LedgerEntry.amount,
-    ).where(
-        LedgerEntry.entry_type.in_(REFUND_ENTRY_TYPES),
-        LedgerEntry.created_at >= q.start_at,
-        LedgerEntry.created_at < q.end_at,
-        *_scoped(q.scope, LedgerEntry.program_id, LedgerEntry.partner_id),
-    )
-    if q.filters != Filters():
-        entries = (
-            entries.join(Commission, Commission.id == LedgerEntry.commission_id)
-            .join(Conversion, Conversion.id == Commission.conversion_id)
-            .where(*_conversion_filters(q))
+    # Commission given back is counted when the ledger took it back (the (entry_type,
+    # created_at) index), on the orders in scope, as in the orders report: a partner sees
+    # its own commissions on its own orders.
+    entries = (
+        select(
+            LedgerEntry.created_at,
+            LedgerEntry.program_id,
+            LedgerEntry.partner_id,
+            LedgerEntry.currency,
+            LedgerEntry.amount,
         )
+        .join(Commission, Commission.id == LedgerEntry.commission_id)
+        .join(Conversion, Conversion.id == Commission.conversion_id)
+        .where(
+            LedgerEntry.entry_type.in_(REFUND_ENTRY_TYPES),
+            LedgerEntry.created_at >= q.start_at,
+            LedgerEntry.created_at < q.end_at,
+            *_conversion_filters(q),
+        )
+    )
+    if q.scope.partner_id is not None:
+        entries = entries.where(LedgerEntry.partner_id == q.scope.partner_id)
     for at, prg, ptn, cur, amount in session.execute(entries):
         for acc in (accs[(_refund_group_key(group, at, prg, ptn), cur)], totals[cur]):
             acc.reversed_commission -= amount  # entries are negative; shown positive
 
-    def row(key: str | None, label: str | None, cur: str, acc: _RefundsAcc) -> RefundsRow:
-        return RefundsRow(
-            group=key,
-            label=label,
-            currency=cur,
-            refunds=acc.refunds,
-            refunded_orders=len(acc.orders),
-            refunded_amount=round_money(acc.amount, cur),
-            reversed_commission=round_money(acc.reversed_commission, cur),
-        )
+    def values(acc: _RefundsAcc) -> list[int | Decimal]:
+        return [acc.refunds, len(acc.orders), acc.amount, acc.reversed_commission]
 
-    labels = _labels(session, group.value, (k for k, _ in accs))
-    return RefundsReport(
-        report="refunds",
-        from_=q.start,
-        to=q.end,
-        group_by=group.value,
-        filters=q.echo_filters(),
-        rows=[row(k, labels.get(k), cur, acc) for (k, cur), acc in sorted(accs.items())],
-        totals=[row(None, None, cur, acc) for cur, acc in sorted(totals.items())],
+    return _refunds_report(
+        session,
+        q,
+        group,
+        {k: values(acc) for k, acc in accs.items()},
+        {cur: values(acc) for cur, acc in totals.items()},
     )
+
+
+def refunds_report(session: Session, q: ReportQuery, group: RefundsGroup) -> RefundsReport:
+    """Refunds, refunded amount and commission taken back per group and currency (from the
+    refunds rollup)."""
+    s = slice_of(q)
+
+    def money(found: dict[Any, list[int]]) -> dict[Any, list[int | Decimal]]:
+        return {
+            k: [v[0], v[1], rollups.from_micros(v[2]), rollups.from_micros(v[3])]
+            for k, v in found.items()
+        }
+
+    grouped = money(cube.refunds(session, s, group.value))
+    totals = money(cube.refunds(session, s, None))
+    return _refunds_report(session, q, group, grouped, {cur: v for (_, cur), v in totals.items()})
 
 
 # --- transactions -----------------------------------------------------------------------
@@ -716,10 +976,9 @@ def transactions_page(
     stmt = select(Conversion).where(*_orders_where(q))
     if cursor is not None:
         at, cid = decode_cursor(cursor)
+        # The same as "after (at, cid)", written so that the index range starts at `at`.
         stmt = stmt.where(
-            or_(
-                Conversion.occurred_at > at, and_(Conversion.occurred_at == at, Conversion.id > cid)
-            )
+            Conversion.occurred_at >= at, or_(Conversion.occurred_at > at, Conversion.id > cid)
         )
     page = list(
         session.scalars(stmt.order_by(Conversion.occurred_at, Conversion.id).limit(limit + 1))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from alliance.errors import InvalidInput
 
-# A report reads raw tables until rollups land; a bounded period keeps every query bounded.
+# A bounded period keeps every query bounded (rollup blocks and the raw reference alike).
 MAX_PERIOD_DAYS = 400
 DEFAULT_PERIOD_DAYS = 30
 
@@ -36,6 +36,9 @@ class OrdersGroup(enum.StrEnum):
     partner = "partner"
     program = "program"
     status = "status"  # the order's current status (pending, completed, declined, refunded)
+    country = "country"  # the buyer's country
+    device = "device"  # the attributed click's device (none for orders without a click)
+    sub1 = "sub1"  # the attributed click's sub1
 
 
 class RefundsGroup(enum.StrEnum):
@@ -83,7 +86,7 @@ def parse_day(raw: str | None, field: str) -> date | None:
 class ReportHeader(BaseModel):
     """What was asked, after defaults: echoed so a saved answer explains itself."""
 
-    report: Literal["traffic", "orders", "refunds", "transactions"]
+    report: Literal["traffic", "orders", "refunds", "transactions", "kpis", "timeseries"]
     from_: date = Field(serialization_alias="from")
     to: date
     group_by: str | None = None
@@ -97,10 +100,16 @@ class TrafficRow(BaseModel):
     group: str | None = Field(description="The group key: a day, an id, a sub-id, ...")
     label: str | None = Field(default=None, description="A readable name for ids")
     clicks: int
-    unique_visitors: int = Field(description="Distinct visitor ids among all clicks")
+    unique_visitors: int = Field(
+        description="Unique clicks: the first click of a visitor through a partner in a "
+        "program on a UTC day (adds up across rows and days)"
+    )
     valid_clicks: int = Field(description="Clicks not flagged as bots")
     bot_clicks: int
-    unique_valid_visitors: int = Field(description="Distinct visitor ids among valid clicks")
+    unique_valid_visitors: int = Field(
+        description="Unique valid clicks: the first non-bot click of a visitor through a "
+        "partner in a program on a UTC day"
+    )
 
 
 class TrafficReport(ReportHeader):
@@ -158,6 +167,65 @@ class OrdersRow(BaseModel):
 class OrdersReport(ReportHeader):
     rows: list[OrdersRow]
     totals: list[OrdersRow] = Field(description="One row per currency: the KPIs block")
+
+
+# --- KPIs and charts -------------------------------------------------------------------
+
+
+class CurrencyKpis(BaseModel):
+    """The money KPIs of one currency (orders, sales and commission are never converted)."""
+
+    currency: str
+    orders: int
+    sales: Decimal = Field(description="Σ order amounts as reported (gross)")
+    net_sales: Decimal = Field(description="Σ (amount - refunded) over orders not declined")
+    commission: Decimal = Field(description="Σ ledger entries of the orders' commissions")
+    kpis: Kpis
+    new_customers: int = Field(
+        description="Customers (customer ids) whose first order in scope is in the period"
+    )
+    customer_lifetime_value: Decimal | None = Field(
+        description="Average net sales to date (sales - refunds, declined excluded) of the "
+        "new customers, in this currency"
+    )
+
+
+class KpiSummary(ReportHeader):
+    """The dashboards' headline numbers for a period, scope and filters.
+
+    Partner retention compares the period with the one of equal length just before it.
+    Customer lifetime value follows the period and the scope (programs, partner); the sub1,
+    country and device filters do not apply to it.
+    """
+
+    previous_from: date = Field(description="First day of the previous period")
+    previous_to: date
+    clicks: int
+    valid_clicks: int
+    unique_clicks: int
+    active_partners: int = Field(description="Partners with a valid click or an order")
+    previous_active_partners: int = Field(description="The same in the previous period")
+    retained_partners: int = Field(description="Active in both periods")
+    partner_retention: Decimal | None = Field(
+        description="retained partners / previous active partners (4 places)"
+    )
+    currencies: list[CurrencyKpis] = Field(description="One entry per currency with orders")
+
+
+class SeriesPoint(BaseModel):
+    day: date
+    clicks: int
+    valid_clicks: int
+    orders: int = Field(description="Orders and leads, all currencies")
+    sales: dict[str, Decimal] = Field(description="Σ order amounts per currency")
+    commission: dict[str, Decimal] = Field(description="Σ ledger value per currency")
+
+
+class TimeSeries(ReportHeader):
+    """One point per UTC day of the period, days without data included (zeros)."""
+
+    currencies: list[str]
+    points: list[SeriesPoint]
 
 
 # --- refunds ----------------------------------------------------------------------------
