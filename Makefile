@@ -9,7 +9,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint bench-redirect bench-postback clean
+.PHONY: run test lint bench-redirect bench-postback bench-reports clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -20,17 +20,22 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-run: $(VENV)/.synced
+# Front-end assets (htmx) from the npm registry, pinned and verified (assets.lock.json).
+ASSETS := src/alliance/web/static/vendor/.versions.json
+$(ASSETS): assets.lock.json tools/fetch_assets.py
+	$(PYTHON) tools/fetch_assets.py
+
+run: $(VENV)/.synced $(ASSETS)
 	$(VENV)/bin/alliance migrate
 	$(VENV)/bin/alliance demo --if-empty
 	$(VENV)/bin/alliance serve
 
-test: $(VENV)/.synced
+test: $(VENV)/.synced $(ASSETS)
 	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.synced
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/mypy
 
 bench-redirect: $(VENV)/.synced
@@ -39,5 +44,9 @@ bench-redirect: $(VENV)/.synced
 bench-postback: $(VENV)/.synced
 	$(VENV)/bin/python bench/postback.py
 
+# 10 million clicks and 200,000 orders: BENCH_ARGS="--db postgresql" or "--clicks 1000000".
+bench-reports: $(VENV)/.synced
+	$(VENV)/bin/python bench/reports.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) .uv var
+	rm -rf $(VENV) .uv var src/alliance/web/static/vendor

@@ -89,7 +89,13 @@ class Server:
         self.new_session = new_session
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ALLIANCE_DATABASE_URL": db_url, **(env or {})}
+        # Tests run the jobs they need themselves (run_due), at the moment they choose.
+        self.env = {
+            **os.environ,
+            "ALLIANCE_DATABASE_URL": db_url,
+            "ALLIANCE_RUN_JOBS": "false",
+            **(env or {}),
+        }
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"alliance-server-{self.port}.log"

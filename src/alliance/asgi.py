@@ -14,8 +14,11 @@ from alliance.conversions.endpoints import InboundHandler
 from alliance.conversions.webhook_endpoint import PREFIX as WEBHOOKS
 from alliance.conversions.webhook_endpoint import WebhookHandler
 from alliance.tracking.redirect import RedirectHandler
+from alliance.web.app import create_web
 
 Scope = dict[str, Any]
+# Answered by the REST API app; every other path is a page of the dashboards.
+API_PATHS = ("/api/", "/healthz", "/metrics")
 
 
 class AllianceApp:
@@ -26,6 +29,8 @@ class AllianceApp:
         self.inbound = InboundHandler()
         # /webhooks/{platform}/{program}: the signature covers the raw bytes (ADR 0007).
         self.webhooks = WebhookHandler()
+        # Everything else that is not the API is a dashboard page (HTML, its own errors).
+        self.web = create_web()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -40,6 +45,9 @@ class AllianceApp:
             return
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
+            return
+        if kind == "http" and not scope["path"].startswith(API_PATHS):
+            await self.web(scope, receive, send)
             return
         await self.api(scope, receive, send)
 

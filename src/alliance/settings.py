@@ -5,10 +5,12 @@ The embedded default (SQLite file under ./var, 127.0.0.1:8000) works with no var
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,9 +30,28 @@ class Settings(BaseSettings):
     # Public base URL used to build tracking links shown to partners.
     public_url: str = "http://127.0.0.1:8000"
 
-    # Secret key for hashing visitor IPs (clicks never store a raw IP) and signing sessions.
-    # The default is only fit for a laptop; production sets its own.
-    secret_key: str = Field(default="dev-only-change-me", min_length=8)
+    # Secret key for hashing visitor IPs (clicks never store a raw IP), sealing stored
+    # answers and signing dashboard sessions. Unset: a random key is made once and kept in
+    # `secret_file` (mode 0600), so a laptop needs no set-up and no key ever sits in the code.
+    # Several hosts must share one key: set ALLIANCE_SECRET_KEY on each.
+    secret_key: str = Field(default="", min_length=0)
+    secret_file: Path = Path("var/secret.key")
+
+    # `alliance serve` also runs the periodic jobs (approvals, rollups, webhooks out...) in a
+    # child process every `jobs_every_s` seconds: right for one machine. With several
+    # servers, set it false everywhere and run one `alliance jobs run --every 15` instead.
+    run_jobs: bool = True
+    jobs_every_s: float = Field(default=15.0, gt=0)
+
+    # Dashboards (docs/dashboards.md).
+    # Hours a sign-in lasts; signing out, or "sign out everywhere", ends it sooner.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Failed sign-ins allowed per e-mail address (and 4x that per client address) within
+    # the window before sign-in answers 429 with Retry-After.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+    # Days an invitation link stays valid.
+    invitation_days: int = Field(default=7, ge=1, le=90)
 
     # Click writer group commit: a batch is flushed when it holds this many clicks or when
     # its oldest click has waited this many milliseconds, whichever comes first.
@@ -79,6 +100,14 @@ class Settings(BaseSettings):
     # Days delivered and dead deliveries (and their events) stay in the delivery log.
     webhook_retention_days: int = Field(default=30, ge=1)
 
+    @model_validator(mode="after")
+    def _ensure_secret_key(self) -> Settings:
+        if not self.secret_key:
+            self.secret_key = _load_or_create_secret(self.secret_file)
+        if len(self.secret_key) < 8:
+            raise ValueError("ALLIANCE_SECRET_KEY must be at least 8 characters")
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -93,6 +122,23 @@ def sqlite_path(database_url: str) -> Path | None:
         return None
     raw = database_url.split("///", 1)[1]
     return Path(raw) if raw and raw != ":memory:" else None
+
+
+def _load_or_create_secret(path: Path) -> str:
+    """The key kept in `path`, made on first use. O_EXCL: concurrent workers agree on one."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
 
 
 @lru_cache(maxsize=1)

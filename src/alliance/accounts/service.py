@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import AccountKind, Advertiser, ApiKey, Operator, Partner
+from alliance.accounts.models import (
+    AccountKind,
+    Advertiser,
+    ApiKey,
+    Operator,
+    Partner,
+    ServiceLevel,
+)
 from alliance.clock import utcnow
-from alliance.errors import NotAuthenticated
+from alliance.errors import InvalidInput, NotAuthenticated
 from alliance.ids import PREFIXES, new_id
 
 
@@ -98,3 +105,45 @@ def create_partner(session: Session, **fields: object) -> tuple[Partner, str]:
     session.add(partner)
     session.flush()
     return partner, issue_api_key(session, AccountKind.partner, partner.id)
+
+
+# --- account managers (the operator's dashboard) ---------------------------------------------
+
+
+def _operator(session: Session, operator_id: str | None, field: str) -> str | None:
+    if operator_id is None:
+        return None
+    if session.get(Operator, operator_id) is None:
+        raise InvalidInput(f"no operator {operator_id[:40]!r}", field=field)
+    return operator_id
+
+
+def manage_advertiser(
+    session: Session,
+    advertiser: Advertiser,
+    *,
+    service_level: ServiceLevel,
+    account_manager_id: str | None,
+    acting_operator_id: str,
+) -> Advertiser:
+    """Set an advertiser's service level and account manager.
+
+    The rule of POST /advertisers holds here too: a managed advertiser always has a manager,
+    the one named or else the operator making the change.
+    """
+    manager = _operator(session, account_manager_id, "account_manager_id")
+    if manager is None and service_level is ServiceLevel.managed:
+        manager = acting_operator_id
+    advertiser.service_level = service_level.value
+    advertiser.account_manager_id = manager
+    session.flush()
+    return advertiser
+
+
+def manage_partner(
+    session: Session, partner: Partner, *, account_manager_id: str | None
+) -> Partner:
+    """Set (or clear, with None) the operator who looks after a partner."""
+    partner.account_manager_id = _operator(session, account_manager_id, "account_manager_id")
+    session.flush()
+    return partner

@@ -19,10 +19,8 @@ def include_routers(app: FastAPI) -> None:
     from alliance.programs import feeds_api as product_feeds
     from alliance.reports import api as reports
     from alliance.tracking import api as links
-    from alliance.web import landing
 
     for module in (
-        landing,
         health,
         accounts,
         programs,

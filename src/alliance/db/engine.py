@@ -105,12 +105,16 @@ def session_factory(url: str | None = None, *, readonly: bool = False) -> sessio
 
 @contextmanager
 def reading(url: str | None = None) -> Iterator[Session]:
-    """A session for queries only; never takes SQLite's write lock."""
+    """A session for queries only; never takes SQLite's write lock.
+
+    Closing (not rolling back) ends the read transaction without expiring what was loaded:
+    the objects are detached with their attributes intact, so a page can render them after
+    the connection went back to the pool.
+    """
     session = session_factory(url, readonly=True)()
     try:
         yield session
     finally:
-        session.rollback()
         session.close()
 
 

@@ -245,13 +245,31 @@ def store_for(database_url: str, settings: Settings) -> ClickStore:
 
 @dataclass
 class WriterStats:
-    """Counters of this process's writer (written by the writer thread only)."""
+    """Counters of this process's writer (written by the writer thread only, once per batch:
+    never per click, so the redirect pays nothing for them). The operator's health page and
+    /metrics read them; a reader on another thread may see one batch's fields half-updated,
+    which a monitoring figure tolerates."""
 
     batches: int = 0  # committed transactions
     clicks: int = 0  # clicks in committed transactions
     failed_batches: int = 0
     failed_clicks: int = 0
     largest_batch: int = 0
+    last_batch_size: int = 0  # clicks in the last batch, committed or failed
+    last_flush_seconds: float = 0.0  # the last batch: rows prepared, written, committed
+    flush_seconds_total: float = 0.0  # summed over every batch (rate() of it: busy fraction)
+    last_commit_at: float | None = None  # Unix time of the last committed batch
+    last_error: str | None = None  # why the last failed batch failed
+    last_error_at: float | None = None
+
+
+# The writer of this process (one per server worker), for the health figures.
+_active: ClickWriter | None = None
+
+
+def active_writer() -> ClickWriter | None:
+    """The click writer running in this process, if any."""
+    return _active
 
 
 _STOP = object()
@@ -299,6 +317,11 @@ class ClickWriter:
     def running(self) -> bool:
         return self._thread is not None and not self._stopping
 
+    @property
+    def pending(self) -> int:
+        """Clicks handed over and not yet settled (queued or in the batch being written)."""
+        return self._pending
+
     async def start(self) -> None:
         if self._thread is not None:
             return
@@ -312,6 +335,8 @@ class ClickWriter:
             log.warning("click writer cannot reach the database yet", exc_info=True)
         self._thread = threading.Thread(target=self._run, name="click-writer", daemon=True)
         self._thread.start()
+        global _active
+        _active = self
 
     async def stop(self) -> None:
         """Refuse new clicks, write everything already queued, stop the thread."""
@@ -322,6 +347,9 @@ class ClickWriter:
         await asyncio.to_thread(self._thread.join)
         self._thread = None
         self._store.close()
+        global _active
+        if _active is self:
+            _active = None
 
     async def write(self, click: PendingClick) -> None:
         """Return once `click` is committed; raise ClickNotSaved if it was not."""
@@ -380,18 +408,27 @@ class ClickWriter:
     def _flush(self, batch: list[tuple[PendingClick, Any]]) -> None:
         futures = [future for _, future in batch]
         error: str | None = None
+        stats = self.stats
+        began = time.perf_counter()
         try:
             rows = [to_row(click, self._secret_key) for click, _ in batch]
             self._store.write(rows)
         except Exception as exc:  # the writer thread must survive any failed batch
             log.exception("click batch of %d not saved", len(batch))
             error = f"{type(exc).__name__}: {exc}"
-            self.stats.failed_batches += 1
-            self.stats.failed_clicks += len(batch)
+            stats.failed_batches += 1
+            stats.failed_clicks += len(batch)
+            stats.last_error = error[:300]
+            stats.last_error_at = time.time()
         else:
-            self.stats.batches += 1
-            self.stats.clicks += len(batch)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            stats.batches += 1
+            stats.clicks += len(batch)
+            stats.largest_batch = max(stats.largest_batch, len(batch))
+            stats.last_commit_at = time.time()
+        elapsed = time.perf_counter() - began
+        stats.last_batch_size = len(batch)
+        stats.last_flush_seconds = elapsed
+        stats.flush_seconds_total += elapsed
         loop = self._loop
         if loop is None or loop.is_closed():
             return

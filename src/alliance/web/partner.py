@@ -1,0 +1,67 @@
+"""The partner pages. `router` is what web/pages.py includes: the overview is here, the other
+pages live in partner_*.py and are included below.
+
+- /partner                  the last 30 days: clicks, orders, earnings by status, EPC, CR
+- /partner/marketplace      programs to browse and join           (partner_market.py)
+- /partner/links            links with QR codes, coupons            (partner_links.py)
+- /partner/creatives        creatives with the partner's own link   (partner_links.py)
+- /partner/earnings         money by status, from the ledger        (partner_money.py)
+- /partner/statement        every commission with its arithmetic    (partner_money.py)
+- /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
+
+Every page reads through the same scoping as the REST API (api/scoping.py, the report
+scope), so a partner only ever sees its own links, commissions and money.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+
+from alliance.clock import utcnow
+from alliance.db.engine import reading
+from alliance.programs.models import Enrollment
+from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
+from alliance.reports.schemas import OrdersGroup, TrafficGroup
+from alliance.web import partner_links, partner_market, partner_money, partner_postbacks
+from alliance.web.sessions import PartnerPage
+from alliance.web.templating import render
+
+router = APIRouter()
+for _module in (partner_market, partner_links, partner_money, partner_postbacks):
+    router.include_router(_module.router)
+
+OVERVIEW_DAYS = 30
+
+
+@router.get("/partner", response_class=HTMLResponse)
+def overview(request: Request, viewer: PartnerPage) -> Response:
+    today = utcnow().date()
+    start = today - timedelta(days=OVERVIEW_DAYS - 1)
+    with reading() as session:
+        scope = resolve_scope(session, viewer.principal, None, None)
+        query = ReportQuery(start=start, end=today, scope=scope)
+        traffic = traffic_report(session, query, TrafficGroup.program)
+        orders = orders_report(session, query, OrdersGroup.program)
+        enrollments = dict(
+            session.execute(
+                select(Enrollment.status, func.count())
+                .where(Enrollment.partner_id == viewer.account_id)
+                .group_by(Enrollment.status)
+            ).all()
+        )
+    return render(
+        request,
+        "partner/overview.html",
+        {
+            "days": OVERVIEW_DAYS,
+            "start": start,
+            "end": today,
+            "traffic": traffic,
+            "orders": orders,
+            "enrollments": enrollments,
+        },
+    )

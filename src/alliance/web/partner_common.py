@@ -1,0 +1,228 @@
+"""Pieces the partner pages share: form refusals, redirects with a message, QR codes, and the
+commission terms of a program told in words.
+
+Nothing here decides anything about money or lifecycles: the terms are read from the stored,
+validated document (commissions/terms.py) and only described; amounts go through the same
+`money` filter as every page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pycountry
+import segno
+from fastapi.responses import RedirectResponse
+from markupsafe import Markup
+from pydantic import ValidationError
+
+from alliance.commissions.terms import TermsDocument, parse_terms
+from alliance.errors import InvalidInput
+from alliance.programs.models import CommissionTerms
+from alliance.settings import get_settings
+from alliance.web import sessions
+from alliance.web.templating import money
+
+# --- forms -------------------------------------------------------------------------------
+
+
+def invalid_from(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    """The first problem of a pydantic validation as the refusal the pages show: a sentence
+    and the form field at fault (`default_subs.sub1` -> `sub1` when `prefix` says so)."""
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid value"}
+    path = [str(p) for p in first.get("loc", ())]
+    if prefix and path and path[0] == prefix:
+        path = path[1:]
+    field = ".".join(path) or None
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return InvalidInput(f"{field}: {message}" if field else message, field=field)
+
+
+def redirect(url: str, message: str | None = None, kind: str = "ok") -> RedirectResponse:
+    """POST -> 303 -> GET, with a one-time message for the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        sessions.flash(response, message, kind=kind)
+    return response
+
+
+def query_url(path: str, **params: object) -> str:
+    """`path?k=v...` with the empty parameters left out."""
+    given = {k: str(v) for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(given)}" if given else path
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date such as 2024-05-31", field=field) from None
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def day_after(day: date) -> datetime:
+    return day_start(day) + timedelta(days=1)
+
+
+# --- QR codes ----------------------------------------------------------------------------
+
+QR_SCALE = 4
+QR_BORDER = 2
+
+
+def qr_svg(text: str) -> bytes:
+    """segno's SVG of `text` (error correction M at least: segno may raise it for free).
+
+    No XML declaration and no inline style: the page shows it as a `data:` image, which the
+    Content-Security-Policy allows (img-src 'self' data:)."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(
+        buffer,
+        kind="svg",
+        xmldecl=False,
+        svgns=True,
+        scale=QR_SCALE,
+        border=QR_BORDER,
+        title=f"QR code for {text}",
+    )
+    return buffer.getvalue()
+
+
+def qr_data_uri(text: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(qr_svg(text)).decode("ascii")
+
+
+def qr_img(text: str) -> Markup:
+    tag = Markup('<img class="qr-code" src="{}" alt="QR code for {}" width="160" height="160">')
+    return tag.format(qr_data_uri(text), text)
+
+
+# --- this site ---------------------------------------------------------------------------
+
+
+def on_this_site(url: str | None) -> bool:
+    """Whether an image URL may be shown: the CSP only lets pages load images from here."""
+    if not url:
+        return False
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    here = urlsplit(get_settings().public_url)
+    there = urlsplit(url)
+    return (there.scheme, there.netloc.lower()) == (here.scheme, here.netloc.lower())
+
+
+# --- terms in words ----------------------------------------------------------------------
+
+
+def country_name(code: str) -> str:
+    found = pycountry.countries.get(alpha_2=code)
+    return str(found.name) if found is not None else code
+
+
+def countries_text(codes: list[str] | None) -> str:
+    if not codes:
+        return "All countries"
+    return ", ".join(f"{country_name(c)} ({c})" for c in codes)
+
+
+def percent_text(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return f"{text} %"
+
+
+def document_of(terms: CommissionTerms | None, currency: str) -> TermsDocument | None:
+    if terms is None:
+        return None
+    try:
+        return parse_terms(terms.rules, currency)
+    except InvalidInput:  # a stored version is valid by construction; never break a page on it
+        return None
+
+
+def _rate(item: Any, doc: TermsDocument, currency: str) -> str:
+    if doc.type == "cps":
+        return percent_text(item.percent)
+    return money(item.amount, currency)
+
+
+_WHAT = {
+    "cps": "of the order",
+    "cpo": "per order",
+    "cpl": "per lead",
+    "cpc": "per valid unique click",
+}
+
+
+def when_text(conditions: dict[str, str]) -> str:
+    parts = []
+    for key, value in conditions.items():
+        if key == "customer":
+            parts.append(f"{value} customers")
+        elif key == "buyer_country":
+            parts.append(f"buyers in {country_name(value)}")
+        elif key == "category":
+            parts.append(f"category {value}")
+        elif key == "partner_group":
+            parts.append(f"partner group {value}")
+    return " and ".join(parts)
+
+
+def tier_threshold(tier: Any, currency: str) -> str:
+    if tier.min_orders is not None:
+        return f"from {tier.min_orders} orders a month"
+    return f"from {money(tier.min_sales, currency)} of sales a month"
+
+
+def terms_summary(doc: TermsDocument | None, currency: str) -> str:
+    """One line: "8 % of the order; 12 % for new customers; 10 % from 50 orders a month"."""
+    if doc is None:
+        return "No commission terms published"
+    parts = [f"{_rate(doc, doc, currency)} {_WHAT[doc.type]}"]
+    parts += [
+        f"{_rate(o, doc, currency)} for {when_text(o.when.conditions())}" for o in doc.overrides
+    ]
+    parts += [f"{_rate(t, doc, currency)} {tier_threshold(t, currency)}" for t in doc.tiers]
+    if doc.lead_amount is not None:
+        parts.append(f"{money(doc.lead_amount, currency)} per lead")
+    if doc.cap_per_order is not None:
+        unit = "a day" if doc.type == "cpc" else "per order"
+        parts.append(f"at most {money(doc.cap_per_order, currency)} {unit}")
+    return "; ".join(parts)
+
+
+def terms_details(doc: TermsDocument, currency: str) -> dict[str, Any]:
+    """The full terms, as rows a template lays out."""
+    if doc.type == "cps":
+        base = "the order amount"
+        included = (("tax", doc.includes_tax), ("shipping", doc.includes_shipping))
+        excluded = [name for name, inside in included if not inside]
+        if excluded:
+            base += " excluding " + " and ".join(excluded)
+    else:
+        base = None
+    return {
+        "type": {
+            "cps": "Percentage of sales (CPS)",
+            "cpo": "Fixed amount per order (CPO)",
+            "cpl": "Fixed amount per lead (CPL)",
+            "cpc": "Per valid unique click (CPC)",
+        }[doc.type],
+        "rate": f"{_rate(doc, doc, currency)} {_WHAT[doc.type]}",
+        "base": base,
+        "lead_amount": money(doc.lead_amount, currency) if doc.lead_amount is not None else None,
+        "cap": money(doc.cap_per_order, currency) if doc.cap_per_order is not None else None,
+        "tiers": [(tier_threshold(t, currency), _rate(t, doc, currency)) for t in doc.tiers],
+        "overrides": [
+            (when_text(o.when.conditions()), _rate(o, doc, currency)) for o in doc.overrides
+        ],
+    }

@@ -1,0 +1,256 @@
+"""Links, coupons and creatives: what a partner shares.
+
+Links are created by the tracking service the REST API uses (POST /api/v1/links), after the
+same validation (`LinkCreate`), so a landing page off the program's hosts or a sub-id with a
+control character is refused here exactly as there. Each link is shown with its tracking URL
+in a copy field and a QR code of that URL (segno, as a `data:` SVG image: the CSP allows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alliance.api.fields import is_public_id
+from alliance.api.scoping import get_visible, visible_coupons, visible_links, visible_programs
+from alliance.db.engine import reading, transaction
+from alliance.errors import AllianceError
+from alliance.programs import creatives
+from alliance.programs.models import Coupon, Creative, CreativeKind, Program
+from alliance.tracking import service as tracking
+from alliance.tracking.models import Link
+from alliance.tracking.schemas import LinkCreate
+from alliance.web.partner_common import invalid_from, on_this_site, qr_img, query_url, redirect
+from alliance.web.sessions import PartnerAction, PartnerPage, Viewer
+from alliance.web.templating import render
+
+router = APIRouter()
+
+LINKS_PER_PAGE = 20
+SUB_IDS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+
+
+def approved_programs(session: Session, viewer: Viewer) -> list[Program]:
+    """Programs the partner may promote (approved enrollment), by name."""
+    return list(
+        session.scalars(
+            select(Program)
+            .where(
+                Program.id.in_(creatives.approved_program_ids(viewer.account_id)),
+                visible_programs(viewer.principal),
+            )
+            .order_by(Program.name, Program.id)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ShownLink:
+    link: Link
+    program: str
+    url: str
+    qr: str
+
+
+def _links_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    program_id: str = "",
+    after: str = "",
+    status: int = 200,
+    **extra: object,
+) -> Response:
+    with reading() as session:
+        programs = approved_programs(session, viewer)
+        names = {p.id: p.name for p in programs}
+        statement = select(Link).where(visible_links(viewer.principal))
+        if program_id:
+            statement = statement.where(Link.program_id == program_id)
+        if after:
+            statement = statement.where(Link.id < after)
+        rows = session.scalars(statement.order_by(Link.id.desc()).limit(LINKS_PER_PAGE + 1)).all()
+        more = len(rows) > LINKS_PER_PAGE
+        rows = rows[:LINKS_PER_PAGE]
+        missing = {r.program_id for r in rows} - names.keys()
+        if missing:  # links of programs the partner is no longer approved in
+            names.update(
+                session.execute(
+                    select(Program.id, Program.name).where(Program.id.in_(missing))
+                ).all()
+            )
+        coupons = session.execute(
+            select(Coupon, Program.name)
+            .join(Program, Program.id == Coupon.program_id)
+            .where(visible_coupons(viewer.principal))
+            .order_by(Program.name, Coupon.code)
+        ).all()
+    links = []
+    for row in rows:
+        url = tracking.link_url(row.code)
+        links.append(ShownLink(row, names.get(row.program_id, row.program_id), url, qr_img(url)))
+    context = {
+        "programs": programs,
+        "links": links,
+        "coupons": coupons,
+        "program_id": program_id,
+        "sub_ids": SUB_IDS,
+        "form": extra.pop("form", {"program_id": program_id}),
+        "first_url": query_url("/partner/links", program_id=program_id) if after else None,
+        "next_url": query_url("/partner/links", program_id=program_id, after=rows[-1].id)
+        if more
+        else None,
+        **extra,
+    }
+    return render(request, "partner/links.html", context, status=status)
+
+
+@router.get("/partner/links", response_class=HTMLResponse)
+def links_page(
+    request: Request,
+    viewer: PartnerPage,
+    program_id: Annotated[str, Query(max_length=40)] = "",
+    after: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    program_id = program_id if is_public_id(program_id, "prg") else ""
+    after = after if is_public_id(after, "lnk") else ""
+    return _links_page(request, viewer, program_id=program_id, after=after)
+
+
+@router.post("/partner/links")
+def create_link(
+    request: Request,
+    viewer: PartnerAction,
+    program_id: Annotated[str, Form(max_length=40)] = "",
+    label: Annotated[str, Form(max_length=400)] = "",
+    landing_url: Annotated[str, Form(max_length=4096)] = "",
+    sub1: Annotated[str, Form(max_length=512)] = "",
+    sub2: Annotated[str, Form(max_length=512)] = "",
+    sub3: Annotated[str, Form(max_length=512)] = "",
+    sub4: Annotated[str, Form(max_length=512)] = "",
+    sub5: Annotated[str, Form(max_length=512)] = "",
+) -> Response:
+    subs = {"sub1": sub1, "sub2": sub2, "sub3": sub3, "sub4": sub4, "sub5": sub5}
+    form = {"program_id": program_id, "label": label, "landing_url": landing_url, **subs}
+    try:
+        try:
+            body = LinkCreate.model_validate(
+                {
+                    "program_id": program_id,
+                    "label": label,
+                    "landing_url": landing_url.strip() or None,
+                    "default_subs": {k: v for k, v in subs.items() if v != ""},
+                }
+            )
+        except ValidationError as exc:
+            raise invalid_from(exc, prefix="default_subs") from None
+        with transaction() as session:
+            program = get_visible(
+                session,
+                Program,
+                body.program_id,
+                visible_programs(viewer.principal),
+                prefix="prg",
+                what="program",
+            )
+            link = tracking.create_link(
+                session,
+                program,
+                viewer.account_id,
+                landing_url=body.landing_url,
+                label=body.label,
+                default_subs=body.default_subs.model_dump(exclude_none=True),
+                country_urls={},
+            )
+            link_id, code = link.id, link.code
+    except AllianceError as exc:
+        field = exc.field or ("program_id" if exc.status == 404 else None)
+        return _links_page(
+            request,
+            viewer,
+            status=exc.status,
+            error=exc.detail,
+            error_field=field,
+            form=form,
+        )
+    return redirect(
+        f"/partner/links?program_id={program_id}#{link_id}",
+        f"Link created: {tracking.link_url(code)}",
+    )
+
+
+# --- creatives ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCreative:
+    creative: Creative
+    tracking_url: str | None
+    html: str | None
+    preview: bool  # the image is on this site, so the CSP lets the page show it
+
+
+@router.get("/partner/creatives", response_class=HTMLResponse)
+def creatives_page(
+    request: Request,
+    viewer: PartnerPage,
+    program_id: Annotated[str, Query(max_length=40)] = "",
+    kind: Annotated[CreativeKind | None, Query()] = None,
+) -> Response:
+    program_id = program_id if is_public_id(program_id, "prg") else ""
+    with reading() as session:
+        programs = approved_programs(session, viewer)
+        shown = [p for p in programs if not program_id or p.id == program_id]
+        statement = select(Creative).where(
+            creatives.visible_creatives(viewer.principal),
+            Creative.program_id.in_([p.id for p in shown]),
+        )
+        if kind is not None:
+            statement = statement.where(Creative.kind == kind.value)
+        rows = session.scalars(statement.order_by(Creative.id.desc()).limit(500)).all()
+        with_material = [p for p in shown if any(r.program_id == p.id for r in rows)]
+        if not viewer.can_write:
+            # A read-only member sees creatives through links that exist; making one is a write.
+            has_link = set(
+                session.scalars(
+                    select(Link.program_id)
+                    .where(
+                        Link.partner_id == viewer.account_id,
+                        Link.program_id.in_([p.id for p in with_material]),
+                    )
+                    .distinct()
+                )
+            )
+            with_material = [p for p in with_material if p.id in has_link]
+        links = creatives.partner_links(session, viewer.account_id, with_material)
+        views = {p.id: creatives.redirect_view(p) for p in with_material}
+        by_id = {p.id: p for p in with_material}
+    grouped: dict[str, list[ShownCreative]] = {}
+    for row in rows:
+        program = by_id.get(row.program_id)
+        url = html = None
+        if program is not None:
+            link, view = links[program.id], views[program.id]
+            url = creatives.tracking_url(link, program, row.landing_url, view)
+            html = creatives.creative_html(row, url)
+        grouped.setdefault(row.program_id, []).append(
+            ShownCreative(row, url, html, on_this_site(row.image_url))
+        )
+    return render(
+        request,
+        "partner/creatives.html",
+        {
+            "programs": programs,
+            "shown": [p for p in shown if p.id in grouped],
+            "grouped": grouped,
+            "program_id": program_id,
+            "kind": kind.value if kind else "",
+            "kinds": [(k.value, k.value.replace("_", " ")) for k in CreativeKind],
+        },
+    )
