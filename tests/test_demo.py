@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select
 
 from alliance.conversions.models import InboundEvent, OrderValidation
@@ -10,6 +12,9 @@ from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
 from alliance.notifications.models import WebhookEvent
 from alliance.programs.models import Program
+from alliance.reports import queries
+from alliance.reports.models import RollupState
+from alliance.reports.schemas import TrafficGroup
 
 
 def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
@@ -22,6 +27,14 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert summary.catalog_items > 0
     assert summary.validated_orders > 0
     assert summary.subscriptions == 2
+    # Everyone can sign in to the dashboards: the operator, every advertiser and partner.
+    roles = {(u.email, u.role.value) for u in summary.users}
+    assert ("ops@alliance.example", "owner") in roles
+    assert len(summary.users) >= 1 + len(ADVERTISERS) + 25
+    assert any(role == "read_only" for _, role in roles)
+    assert summary.password.startswith("demo-")
+    # Applications wait for an answer, some for more than three days (the review queue).
+    assert summary.pending_applications >= 3
     names = [program.name for advertiser in ADVERTISERS for program in advertiser.programs]
     with reading() as session:
         # Other tests share this database: look only at the demo's programs.
@@ -63,3 +76,18 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
             select(func.count()).select_from(WebhookEvent).where(WebhookEvent.program_id.in_(demo))
         )
     assert queued and queued > 0
+    # The demo counts its clicks into the report rollups (they carry ids of their own time):
+    # the dashboards read rollups from the first page, and agree with the raw tables.
+    assert summary.rollup_buckets > 0
+    today = datetime.now(UTC).date()
+    with reading() as session:
+        state = session.get(RollupState, "traffic")
+        assert state is not None and state.through_at.replace(tzinfo=UTC) > datetime.now(
+            UTC
+        ) - timedelta(minutes=5)
+        programs = tuple(session.scalars(demo))
+        q = queries.ReportQuery(today - timedelta(days=11), today, queries.Scope(programs, None))
+        rolled = queries.traffic_report(session, q, TrafficGroup.program)
+        raw = queries.traffic_report_raw(session, q, TrafficGroup.program)
+    assert rolled == raw
+    assert rolled.totals.clicks == summary.clicks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +44,26 @@ def serve(
     console.print(f"  dashboard   {base}/")
     console.print(f"  API docs    {base}/api/v1/docs")
     console.print(f"  health      {base}/healthz")
-    Granian(
+    jobs = None
+    if settings.run_jobs:
+        # A child process, not a thread: Granian forks its workers from this process, and a
+        # fork must not copy a thread that may hold a lock.
+        jobs = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "alliance.cli",
+                "jobs",
+                "run",
+                "--every",
+                str(settings.jobs_every_s),
+                "--quiet",
+            ]
+        )
+        console.print(
+            f"  jobs        every {settings.jobs_every_s:g} s (ALLIANCE_RUN_JOBS=false to turn off)"
+        )
+    server = Granian(
         "alliance.asgi:create_app",
         factory=True,
         address=host,
@@ -53,7 +74,16 @@ def serve(
         workers=workers,
         log_access=False,
         backlog=2048,
-    ).serve()
+    )
+    try:
+        server.serve()
+    finally:
+        if jobs is not None:
+            jobs.terminate()
+            try:
+                jobs.wait(10)
+            except subprocess.TimeoutExpired:
+                jobs.kill()
 
 
 reconcile_app = typer.Typer(help="Pull orders a store failed to deliver by webhook.")
@@ -100,6 +130,47 @@ def create_operator(
         operator, key = create(session, name=name, email=email)
     console.print(f"operator {operator.id}")
     typer.echo(key)
+
+
+@app.command("create-user")
+def create_user(
+    email: str = typer.Argument(..., help="The person's e-mail address (their sign-in)"),
+    account: str = typer.Option(
+        ..., help="Account id to join: opr_… (operator), adv_… (advertiser) or ptn_… (partner)"
+    ),
+    role: str = typer.Option("owner", help="owner, member or read_only"),
+    name: str = typer.Option("", help="Display name"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (scripts)"
+    ),
+) -> None:
+    """Create a dashboard user (or give an existing one a role) on an account."""
+    from sqlalchemy import select
+
+    from alliance.accounts import people
+    from alliance.accounts.users import Role, User
+    from alliance.db.engine import transaction
+    from alliance.errors import AllianceError
+
+    try:
+        chosen_role = Role(role)
+        kind = people.kind_of_account_id(account)
+        with transaction() as session:
+            user = session.scalar(select(User).where(User.email == people.normalize_email(email)))
+            if user is None:
+                if password_stdin:
+                    password = sys.stdin.readline().rstrip("\n")
+                else:
+                    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+                user = people.create_user(session, email, password, name)
+            people.add_membership(session, user.id, kind, account, chosen_role)
+            user_id = user.id
+    except ValueError:
+        raise typer.BadParameter("role is one of owner, member, read_only") from None
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"user {user_id} is {chosen_role.value} of {account}; sign in at /login")
 
 
 @app.command()
@@ -151,11 +222,18 @@ def demo(
         f"{summary.approved_commissions:,} commissions approved, "
         f"{summary.catalog_items} creatives and feed products, "
         f"{summary.validated_orders} orders validated in bulk, "
-        f"{summary.subscriptions} outbound webhook subscriptions"
+        f"{summary.subscriptions} outbound webhook subscriptions, "
+        f"{summary.pending_applications} applications waiting for an answer, "
+        f"{summary.rollup_buckets:,} program-days counted into the report rollups"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")
+    console.print("  sign in at /login:   ops@alliance.example (operator), ", end="")
+    console.print(f"{summary.users[1].email} (advertiser), ", end="")
+    partner = next(u for u in summary.users if u.email.startswith("team@"))
+    console.print(f"{partner.email} (partner)")
+    console.print(f"  demo password:       {summary.password}")
     console.print(f"  operator API key:    {summary.operator_key}")
-    console.print(f"  all demo API keys:   {credentials}")
+    console.print(f"  every user and key:  {credentials}")
 
 
 @app.command("validate-orders")
@@ -222,6 +300,75 @@ from alliance.reports.cli import report_app  # noqa: E402 - sub-apps mount after
 app.add_typer(report_app, name="report")
 
 
+rollups_app = typer.Typer(
+    help="Report rollups: rebuild them from the raw tables, or bring them up to date.",
+    no_args_is_help=True,
+)
+app.add_typer(rollups_app, name="rollups")
+
+
+@rollups_app.command("rebuild")
+def rollups_rebuild(
+    start: str = typer.Option(None, "--from", help="First UTC day (YYYY-MM-DD); default: all"),
+    end: str = typer.Option(None, "--to", help="Last UTC day, inclusive; default: all"),
+) -> None:
+    """Recount the rollups of a period (default: every day with data) from clicks and orders.
+
+    Safe while the network runs (one short transaction per week). Run it once after
+    upgrading a database that has data, and after importing clicks or orders around the
+    usual paths; reports are exact without it, only slower."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from alliance.errors import AllianceError
+    from alliance.reports.rollups import rebuild
+    from alliance.reports.schemas import parse_day
+
+    try:
+        first, last = parse_day(start, "from"), parse_day(end, "to")
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    if first and last and first > last:
+        console.print("[red]--from must be on or before --to[/]")
+        raise typer.Exit(2)
+    labels = {
+        "watermark": "clicks up to now",
+        "traffic": "traffic by week",
+        "orders": "orders by week",
+        "customers": "customers by program",
+    }
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(labels.get(step, step), total=total)
+            bar.update(tasks[step], completed=done, total=total)  # type: ignore[arg-type]
+
+        summary = rebuild(start=first, end=last, progress=progress)
+    period = f"{summary.start} .. {summary.end}" if summary.start else "nothing to count"
+    console.print(
+        f"[green]rollups rebuilt[/] ({period}) in {summary.seconds:.1f} s: "
+        f"{summary.traffic_buckets:,} traffic and {summary.orders_buckets:,} orders "
+        f"(program, day) buckets, customers of {summary.customers_programs} programs"
+    )
+
+
+@rollups_app.command("refresh")
+def rollups_refresh() -> None:
+    """Add what changed since the last refresh (the `refresh_rollups` job does it)."""
+    from alliance.reports.rollups import refresh
+
+    summary = refresh(budget_seconds=float("inf"))
+    detail = ", ".join(f"{k}={v}" for k, v in summary.as_result().items())
+    console.print(f"[green]rollups refreshed[/]: {detail}")
+
+
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")
 app.add_typer(jobs_app, name="jobs")
 
@@ -230,8 +377,14 @@ app.add_typer(jobs_app, name="jobs")
 def jobs_run(
     task: list[str] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)"),
     force: bool = typer.Option(False, help="Run the tasks even if they are not due"),
+    every: float = typer.Option(
+        0.0, help="Keep running: start the due jobs again every this many seconds"
+    ),
+    quiet: bool = typer.Option(False, help="Print only failures (for --every)"),
 ) -> None:
-    """Run every due job once and print what each did."""
+    """Run every due job once and print what each did (or keep running with --every)."""
+    import time
+
     from rich.table import Table
 
     from alliance.jobs.runner import TASKS, run_due
@@ -239,6 +392,16 @@ def jobs_run(
     unknown = [name for name in task or [] if name not in TASKS]
     if unknown:
         raise typer.BadParameter(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+    if every > 0:
+        try:
+            while True:
+                started = time.monotonic()
+                for r in run_due(only=task or None, force=force):
+                    if r.ran and (not r.ok or not quiet):
+                        console.print(f"jobs: {r.name} {'ok' if r.ok else 'FAILED'} {r.result}")
+                time.sleep(max(0.0, every - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            return
     results = run_due(only=task or None, force=force)
     table = Table(title="alliance jobs")
     for column in ("task", "status", "seconds", "result"):

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from alliance.accounts.models import Advertiser
+from alliance.accounts.models import AccountKind, Advertiser
 from alliance.accounts.service import create_advertiser, create_operator, create_partner
 from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
@@ -29,6 +29,7 @@ from alliance.conversions.service import record
 from alliance.db.engine import transaction
 from alliance.demo import outbound, stores
 from alliance.demo.catalog import add_catalog
+from alliance.demo.people import DemoAccount, DemoUser, add_people
 from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
 from alliance.programs.models import EnrollmentStatus, Program
@@ -39,6 +40,7 @@ from alliance.programs.service import (
     create_program,
     decide_enrollment,
 )
+from alliance.reports import rollups
 from alliance.settings import get_settings
 from alliance.tracking.models import Click, Link
 from alliance.tracking.service import create_link
@@ -93,7 +95,13 @@ class DemoSummary:
     catalog_items: int = 0  # creatives and feed products
     validated_orders: int = 0  # rows of the demo's bulk validation upload
     subscriptions: int = 0  # outbound webhook endpoints and partner postbacks
+    pending_applications: int = 0  # partners waiting for an advertiser's answer
+    rollup_buckets: int = 0  # (program, day) traffic buckets counted into the report rollups
     sample_link: str = ""
+    # Dashboard sign-in (demo/people.py): every account and the users made for them.
+    accounts: list[DemoAccount] = field(default_factory=list)
+    users: list[DemoUser] = field(default_factory=list)
+    password: str = ""
 
     def count_follow_up(self, status: str, refund: Decimal | None) -> None:
         """Count an applied completion, decline or (full or partial) refund."""
@@ -148,6 +156,7 @@ def build(
 
     with transaction() as session:
         runs, partners, links = _cast(session, summary, rng)
+        summary.password, summary.users = add_people(session, summary.accounts)
         # Banners, text links and product feeds partners can pick from (demo/catalog.py).
         summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
         summary.subscriptions = _subscribe(session, runs, partners, start)
@@ -166,6 +175,13 @@ def build(
                 summary.cpc_days += 1 if ledger.accrue_clicks(session, day) else 0
         summary.approved_commissions = ledger.approve_due(session, now)
     report("approvals", 1, 1)
+
+    # The demo writes eight weeks of clicks with ids of their own time, behind the traffic
+    # watermark's back (ADR 0009): count them into the report rollups once, as an operator
+    # does after an import, so the dashboards read rollups from the first page.
+    summary.rollup_buckets = rollups.rebuild(
+        progress=lambda step, done, total: report(f"report rollups: {step}", done, total)
+    ).traffic_buckets
     return summary
 
 
@@ -178,6 +194,7 @@ def _cast(
     operator, summary.operator_key = create_operator(
         session, name="Demo operator", email="ops@alliance.example"
     )
+    summary.accounts.append(DemoAccount(AccountKind.operator, operator.id, operator.name))
     runs: dict[str, _ProgramRun] = {}
     for spec in ADVERTISERS:
         advertiser, key = create_advertiser(
@@ -190,6 +207,7 @@ def _cast(
             website=spec.website,
         )
         summary.advertiser_keys[spec.name] = key
+        summary.accounts.append(DemoAccount(AccountKind.advertiser, advertiser.id, spec.name))
         for program_spec in spec.programs:
             program, _terms = create_program(
                 session,
@@ -229,6 +247,7 @@ def _cast(
             website=f"https://{_slug(partner_spec.name)}.example",
         )
         summary.partner_keys[partner_spec.name] = key
+        summary.accounts.append(DemoAccount(AccountKind.partner, partner.id, partner_spec.name))
         partners[partner.id] = (partner.id, partner_spec)
         for program_key in partner_spec.programs:
             run = runs[program_key]
@@ -282,7 +301,35 @@ def _cast(
             )
     first = next(iter(links.values()))[0]
     summary.sample_link = f"{get_settings().public_url.rstrip('/')}/c/{first.code}"
+    summary.pending_applications = _pending_applications(session, runs, partners)
     return runs, partners, links
+
+
+def _pending_applications(
+    session: Session, runs: dict[str, _ProgramRun], partners: dict[str, tuple[str, DemoPartner]]
+) -> int:
+    """Some partners wait for an answer on a program they do not promote yet.
+
+    Every fifth partner applies to the first other program of its category (or any other),
+    some of them days ago: the advertiser's Applications page and the operator's review
+    queue (applications waiting more than three days) have something real to show.
+    """
+    count = 0
+    now = datetime.now(UTC)
+    for index, (partner_id, spec) in enumerate(partners.values()):
+        if index % 5:
+            continue
+        others = [key for key in runs if key not in spec.programs]
+        if not others:
+            continue
+        same = [k for k in others if runs[k].spec.category in spec.categories]
+        run = runs[(same or others)[0]]
+        enrollment = apply_to_program(
+            session, run.program, partner_id, f"{spec.name}: {spec.audience}"
+        )
+        enrollment.created_at = now - timedelta(days=1 + (index // 5) * 2)
+        count += 1
+    return count
 
 
 def _link_plan(partner: DemoPartner, rng: random.Random) -> list[tuple[str, dict[str, str]]]:
@@ -768,12 +815,14 @@ def _report(
 
 
 def write_credentials(summary: DemoSummary, path: Path) -> None:
-    """The demo's API keys, for a newcomer to try the API (local development data only)."""
+    """The demo's sign-ins and API keys, for a newcomer (local development data only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# Alliance demo network: API keys (local demo data; keep out of production)",
-        f"operator\t{summary.operator_key}",
+        "# Alliance demo network (local demo data; keep out of production)",
+        f"# Dashboard users: sign in at /login with the password {summary.password}",
     ]
+    lines += [f"user\t{u.email}\t{u.role.value}\t{u.account}" for u in summary.users]
+    lines += ["# API keys", f"operator\t{summary.operator_key}"]
     lines += [f"advertiser\t{name}\t{key}" for name, key in summary.advertiser_keys.items()]
     lines += [f"partner\t{name}\t{key}" for name, key in summary.partner_keys.items()]
     path.write_text("\n".join(lines) + "\n")
