@@ -169,29 +169,40 @@ def _advertiser_rows(session: Session, viewer: Viewer, listing: Listing) -> tupl
     return rows, more
 
 
-def _advertisers_page(
-    request: Request, viewer: Viewer, listing: Listing, *, status: int = 200, **extra: Any
+def _accounts_page(
+    request: Request,
+    viewer: Viewer,
+    kind: AccountKind,
+    listing: Listing,
+    *,
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
+    """The advertisers or the partners list, with whatever the last action left to show."""
+    path = f"/operator/{kind.value}s"
     with reading() as session:
-        rows, more = _advertiser_rows(session, viewer, listing)
+        if kind is AccountKind.advertiser:
+            rows, more = _advertiser_rows(session, viewer, listing)
+            choices = {"service_levels": SERVICE_LEVELS}
+        else:
+            rows, more = _partner_rows(session, viewer, listing)
+            choices = {"partner_types": PARTNER_TYPES}
         staff = operators(session)
     context = {
         "rows": rows,
         "listing": listing,
         "operators": staff,
         "manager_options": [(NO_MANAGER, "No account manager"), *staff],
-        "service_levels": SERVICE_LEVELS,
-        "prev_url": page_url("/operator/advertisers", listing.params(page=listing.page - 1))
+        **choices,
+        "prev_url": page_url(path, listing.params(page=listing.page - 1))
         if listing.page > 1
         else None,
-        "next_url": page_url("/operator/advertisers", listing.params(page=listing.page + 1))
-        if more
-        else None,
-        "here": page_url("/operator/advertisers", listing.params()),
+        "next_url": page_url(path, listing.params(page=listing.page + 1)) if more else None,
+        "here": page_url(path, listing.params()),
         "form": {},
         **extra,
     }
-    return render(request, "operator/advertisers.html", context, status=status)
+    return render(request, f"operator/{kind.value}s.html", context, status=status)
 
 
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
@@ -206,7 +217,9 @@ def advertisers(
     manager: Annotated[str, Query(max_length=32)] = "",
     page: PageNumber = 1,
 ) -> Response:
-    return _advertisers_page(request, viewer, Listing(q.strip(), manager, "", page))
+    return _accounts_page(
+        request, viewer, AccountKind.advertiser, Listing(q.strip(), manager, "", page)
+    )
 
 
 @router.post("/operator/advertisers")
@@ -243,9 +256,10 @@ def create_advertiser(
         # Exactly what POST /api/v1/advertisers does, with the operator as the caller.
         created = accounts_api.post_advertiser(body, viewer.principal)
     except AllianceError as exc:
-        return _advertisers_page(
+        return _accounts_page(
             request,
             viewer,
+            AccountKind.advertiser,
             Listing(),
             status=exc.status,
             error=exc.detail,
@@ -253,9 +267,10 @@ def create_advertiser(
             create_field=exc.field,
             form=form,
         )
-    return _advertisers_page(
+    return _accounts_page(
         request,
         viewer,
+        AccountKind.advertiser,
         Listing(q=created.id),
         status=201,
         created={"kind": "advertiser", "id": created.id, "name": created.name},
@@ -292,19 +307,43 @@ def manage(
     return _redirect(back, "/operator/advertisers", f"Saved the management of {name}.")
 
 
-def _invite(viewer: Viewer, kind: AccountKind, account_id: str, email: str) -> tuple[str, str]:
-    """Invite the account's first (or next) owner; returns (account name, one-time link)."""
-    with transaction() as session:
-        account: Advertiser | Partner | None = (
-            session.get(Advertiser, account_id)
-            if kind is AccountKind.advertiser
-            else session.get(Partner, account_id)
+def _invite(
+    request: Request, viewer: Viewer, kind: AccountKind, account_id: str, email: str
+) -> Response:
+    """Invite the account's first (or next) owner and show the one-time link once."""
+    try:
+        with transaction() as session:
+            account: Advertiser | Partner | None = (
+                session.get(Advertiser, account_id)
+                if kind is AccountKind.advertiser
+                else session.get(Partner, account_id)
+            )
+            if account is None:
+                raise NotFound(f"no such {kind.value}", field=kind.value)
+            _, token = people.invite(
+                session, kind.value, account_id, email, Role.owner, viewer.user_id
+            )
+            name = account.name
+    except AllianceError as exc:
+        if exc.status == 404:
+            raise
+        return _accounts_page(
+            request,
+            viewer,
+            kind,
+            Listing(q=account_id),
+            status=exc.status,
+            error=f"Inviting {email}: {exc.detail}",
+            error_field=exc.field,
         )
-        if account is None:
-            raise NotFound(f"no such {kind.value}", field=kind.value)
-        _, token = people.invite(session, kind.value, account_id, email, Role.owner, viewer.user_id)
-        name = account.name
-    return name, f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
+    link = f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
+    return _accounts_page(
+        request,
+        viewer,
+        kind,
+        Listing(q=account_id),
+        invite={"email": email, "account": name, "link": link},
+    )
 
 
 @router.post("/operator/advertisers/{advertiser_id}/invite")
@@ -314,25 +353,7 @@ def invite_advertiser_user(
     advertiser_id: str,
     email: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
-        name, link = _invite(viewer, AccountKind.advertiser, advertiser_id, email)
-    except AllianceError as exc:
-        if exc.status == 404:
-            raise
-        return _advertisers_page(
-            request,
-            viewer,
-            Listing(q=advertiser_id),
-            status=exc.status,
-            error=f"Inviting {email}: {exc.detail}",
-            error_field=exc.field,
-        )
-    return _advertisers_page(
-        request,
-        viewer,
-        Listing(q=advertiser_id),
-        invite={"email": email, "account": name, "link": link},
-    )
+    return _invite(request, viewer, AccountKind.advertiser, advertiser_id, email)
 
 
 # --- partners --------------------------------------------------------------------------------
@@ -385,31 +406,6 @@ def _partner_rows(session: Session, viewer: Viewer, listing: Listing) -> tuple[l
     return rows, more
 
 
-def _partners_page(
-    request: Request, viewer: Viewer, listing: Listing, *, status: int = 200, **extra: Any
-) -> Response:
-    with reading() as session:
-        rows, more = _partner_rows(session, viewer, listing)
-        staff = operators(session)
-    context = {
-        "rows": rows,
-        "listing": listing,
-        "operators": staff,
-        "manager_options": [(NO_MANAGER, "No account manager"), *staff],
-        "partner_types": PARTNER_TYPES,
-        "prev_url": page_url("/operator/partners", listing.params(page=listing.page - 1))
-        if listing.page > 1
-        else None,
-        "next_url": page_url("/operator/partners", listing.params(page=listing.page + 1))
-        if more
-        else None,
-        "here": page_url("/operator/partners", listing.params()),
-        "form": {},
-        **extra,
-    }
-    return render(request, "operator/partners.html", context, status=status)
-
-
 @router.get("/operator/partners", response_class=HTMLResponse)
 def partners(
     request: Request,
@@ -419,7 +415,9 @@ def partners(
     partner_type: Annotated[str, Query(max_length=16)] = "",
     page: PageNumber = 1,
 ) -> Response:
-    return _partners_page(request, viewer, Listing(q.strip(), manager, partner_type, page))
+    return _accounts_page(
+        request, viewer, AccountKind.partner, Listing(q.strip(), manager, partner_type, page)
+    )
 
 
 @router.post("/operator/partners")
@@ -467,9 +465,10 @@ def create_partner_account(
             manage_partner(session, partner, account_manager_id=_blank(account_manager_id))
             created = {"kind": "partner", "id": partner.id, "name": partner.name}
     except AllianceError as exc:
-        return _partners_page(
+        return _accounts_page(
             request,
             viewer,
+            AccountKind.partner,
             Listing(),
             status=exc.status,
             error=exc.detail,
@@ -477,8 +476,14 @@ def create_partner_account(
             create_field=exc.field,
             form=form,
         )
-    return _partners_page(
-        request, viewer, Listing(q=created["id"]), status=201, created=created, api_key=key
+    return _accounts_page(
+        request,
+        viewer,
+        AccountKind.partner,
+        Listing(q=created["id"]),
+        status=201,
+        created=created,
+        api_key=key,
     )
 
 
@@ -505,22 +510,4 @@ def invite_partner_user(
     partner_id: str,
     email: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
-        name, link = _invite(viewer, AccountKind.partner, partner_id, email)
-    except AllianceError as exc:
-        if exc.status == 404:
-            raise
-        return _partners_page(
-            request,
-            viewer,
-            Listing(q=partner_id),
-            status=exc.status,
-            error=f"Inviting {email}: {exc.detail}",
-            error_field=exc.field,
-        )
-    return _partners_page(
-        request,
-        viewer,
-        Listing(q=partner_id),
-        invite={"email": email, "account": name, "link": link},
-    )
+    return _invite(request, viewer, AccountKind.partner, partner_id, email)
