@@ -1069,6 +1069,13 @@ def _recompute_customers(session: Session, customers: set[tuple[str, str]]) -> N
         delta[2] += net
     for chunk in chunks([row_id for row_id, *_ in old.values()]):
         session.execute(delete(CustomerRollup).where(CustomerRollup.id.in_(chunk)))
+    _insert_customers(session, new)
+    _apply_cohort_deltas(session, {k: v for k, v in cohorts.items() if any(v)})
+
+
+def _insert_customers(session: Session, facts: Mapping[CustomerKey, tuple[date, int, int]]) -> None:
+    """Write customer rollup rows: (program, customer, scope, currency) -> (first day,
+    orders, net sales in micro-units)."""
     rows = [
         {
             "program_id": key[0],
@@ -1079,11 +1086,10 @@ def _recompute_customers(session: Session, customers: set[tuple[str, str]]) -> N
             "orders": orders,
             "net_sales": net,
         }
-        for key, (first_day, orders, net) in new.items()
+        for key, (first_day, orders, net) in facts.items()
     ]
     for chunk in chunks(rows, 5000):
         session.execute(insert(CustomerRollup), list(chunk))
-    _apply_cohort_deltas(session, {k: v for k, v in cohorts.items() if any(v)})
 
 
 def _cohort_match(keys: Sequence[tuple[date, str, str, str]]) -> Any:
@@ -1157,20 +1163,7 @@ def _rebuild_customers(session: Session, program_id: str) -> None:
     session.execute(delete(CustomerRollup).where(CustomerRollup.program_id == program_id))
     session.execute(delete(CustomerCohort).where(CustomerCohort.program_id == program_id))
     new = customer_facts(session, customers)
-    rows = [
-        {
-            "program_id": key[0],
-            "customer_id": key[1],
-            "partner_id": key[2],
-            "currency": key[3],
-            "first_day": first_day,
-            "orders": orders,
-            "net_sales": net,
-        }
-        for key, (first_day, orders, net) in new.items()
-    ]
-    for chunk in chunks(rows, 5000):
-        session.execute(insert(CustomerRollup), list(chunk))
+    _insert_customers(session, new)
     source = CustomerRollup
     keys = (source.first_day, source.program_id, source.partner_id, source.currency)
     session.execute(
