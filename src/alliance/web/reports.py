@@ -225,11 +225,11 @@ def _group_value(row: Any) -> Any:
 TRAFFIC_COLUMNS = (
     Column("group", "Group", "group", _group_value),
     Column("clicks", "Clicks", "int", lambda r: r.clicks),
-    Column("unique_visitors", "Unique visitors", "int", lambda r: r.unique_visitors),
+    Column("unique_visitors", "Unique clicks", "int", lambda r: r.unique_visitors),
     Column("valid_clicks", "Valid clicks", "int", lambda r: r.valid_clicks),
     Column("bot_clicks", "Bot clicks", "int", lambda r: r.bot_clicks),
     Column(
-        "unique_valid_visitors", "Unique valid visitors", "int", lambda r: r.unique_valid_visitors
+        "unique_valid_visitors", "Unique valid clicks", "int", lambda r: r.unique_valid_visitors
     ),
 )
 ORDERS_COLUMNS = (
