@@ -35,15 +35,20 @@ ARGS = [
 pytestmark = pytest.mark.browser
 
 
-# Module scope, not session: Playwright's sync API keeps an event loop running while it is
-# open, and later tests on the same worker (the click writer's asyncio.run) need none.
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
+def require_chromium() -> None:
+    """No browser: a failure in CI (CI=true), a skip on a developer's machine."""
     if not Path(CHROMIUM).is_file():
         message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+# Module scope, not session: Playwright's sync API keeps an event loop running while it is
+# open, and later tests on the same worker (the click writer's asyncio.run) need none.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

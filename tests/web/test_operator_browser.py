@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,11 +31,12 @@ from tests.browser.conftest import (
     CHROMIUM,
     Shots,
     audit,
+    require_chromium,
     shots,
     sign_in,
     watch,
 )
-from tests.conftest import IN_CI, Server
+from tests.conftest import Server
 from tests.web.conftest import PASSWORD, new_user
 from tests.web.test_operator_pages import dead_delivery
 
@@ -49,11 +49,7 @@ def context() -> Iterator[object]:
     """Chromium for this test only. The session-wide browser of tests/browser keeps
     Playwright's event loop alive in the worker, which breaks later tests that call
     asyncio.run() (the click writer's) when they land on the same xdist worker."""
-    if not Path(CHROMIUM).is_file():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
