@@ -121,23 +121,34 @@ def _search(id_column: Any, name_column: Any, q: str) -> list[ColumnElement[bool
     return [or_(name_column.icontains(q, autoescape=True), id_column == q)]
 
 
+def _page(
+    session: Session,
+    listing: Listing,
+    model: type[Advertiser] | type[Partner],
+    conditions: list[ColumnElement[bool]],
+) -> tuple[list[Row], bool]:
+    """One page of accounts by name matching the search, and whether another page follows."""
+    statement = (
+        select(model)
+        .where(*_search(model.id, model.name, listing.q), *conditions)
+        .order_by(model.name, model.id)
+        .offset((listing.page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    )
+    found: list[Advertiser | Partner] = list(session.scalars(statement))
+    return [Row(account) for account in found[:PAGE_SIZE]], len(found) > PAGE_SIZE
+
+
 # --- advertisers -----------------------------------------------------------------------------
 
 
 def _advertiser_rows(session: Session, viewer: Viewer, listing: Listing) -> tuple[list[Row], bool]:
-    statement = (
-        select(Advertiser)
-        .where(
-            *_search(Advertiser.id, Advertiser.name, listing.q),
-            *_manager_filter(Advertiser.account_manager_id, listing.manager),
-        )
-        .order_by(Advertiser.name, Advertiser.id)
-        .offset((listing.page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
+    rows, more = _page(
+        session,
+        listing,
+        Advertiser,
+        _manager_filter(Advertiser.account_manager_id, listing.manager),
     )
-    found = list(session.scalars(statement))
-    more = len(found) > PAGE_SIZE
-    rows = [Row(a) for a in found[:PAGE_SIZE]]
     ids = [r.account.id for r in rows]
     if not ids:
         return rows, more
@@ -360,20 +371,15 @@ def invite_advertiser_user(
 
 
 def _partner_rows(session: Session, viewer: Viewer, listing: Listing) -> tuple[list[Row], bool]:
-    statement = (
-        select(Partner)
-        .where(
-            *_search(Partner.id, Partner.name, listing.q),
+    rows, more = _page(
+        session,
+        listing,
+        Partner,
+        [
             *_manager_filter(Partner.account_manager_id, listing.manager),
             *([Partner.type == listing.type] if listing.type else []),
-        )
-        .order_by(Partner.name, Partner.id)
-        .offset((listing.page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
+        ],
     )
-    found = list(session.scalars(statement))
-    more = len(found) > PAGE_SIZE
-    rows = [Row(p) for p in found[:PAGE_SIZE]]
     ids = [r.account.id for r in rows]
     if not ids:
         return rows, more
