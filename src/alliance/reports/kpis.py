@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from alliance.conversions.models import Conversion, ConversionKind
 from alliance.reports import cube, queries, rollups
-from alliance.reports.models import ANY_PARTNER, CustomerCohort
+from alliance.reports.models import ANY_PARTNER, ORDER_MEASURES, CustomerCohort
 from alliance.reports.schemas import (
     CurrencyKpis,
     KpiSummary,
@@ -31,7 +31,8 @@ from alliance.reports.schemas import (
 )
 
 Counts = dict[Any, list[int]]
-Accs = dict[tuple[str | None, str], Any]  # queries._OrdersAcc per (group key, currency)
+# ORDER_MEASURES (money in micro-units) per (group key, currency)
+Orders = dict[tuple[str | None, str], list[int]]
 # (customers, orders, net sales in micro-units) per currency
 CustomerTotals = dict[str, list[int]]
 
@@ -44,10 +45,10 @@ def previous_period(q: queries.ReportQuery) -> queries.ReportQuery:
     )
 
 
-def _active_partners(traffic: Counts, orders: Accs) -> set[str]:
+def _active_partners(traffic: Counts, orders: Orders) -> set[str]:
     """Partners with a valid click or an order (an order's own row: earner = partner)."""
     active = {str(k) for k, v in traffic.items() if v[1] > 0}
-    active |= {str(k) for (k, _), acc in orders.items() if acc.orders > 0}
+    active |= {str(k) for (k, _), values in orders.items() if values[0] > 0}
     return active
 
 
@@ -55,7 +56,7 @@ def _summary(
     session: Session,
     q: queries.ReportQuery,
     traffic: Callable[[queries.ReportQuery, TrafficGroup], Counts],
-    orders: Callable[[queries.ReportQuery, OrdersGroup], Accs],
+    orders: Callable[[queries.ReportQuery, OrdersGroup], Orders],
     customers: Callable[[queries.ReportQuery], CustomerTotals],
 ) -> KpiSummary:
     before = previous_period(q)
@@ -69,23 +70,22 @@ def _summary(
     clicks = sum(v[0] for v in traffic_now.values())
     valid = sum(v[1] for v in traffic_now.values())
     unique = sum(v[2] for v in traffic_now.values())
-    by_currency: dict[str, Any] = defaultdict(queries._OrdersAcc)
-    for (_, cur), acc in orders_now.items():
-        by_currency[cur].merge(acc)
+    by_currency = queries.totals_by_currency(orders_now.items())
     new_customers = customers(q)
     roi = q.scope.sees_roi
     entries = []
+    empty = [0] * len(ORDER_MEASURES)
     for cur in sorted(set(by_currency) | set(new_customers)):
-        acc = by_currency.get(cur) or queries._OrdersAcc()
+        values = by_currency.get(cur, empty)
         count, _, net = new_customers.get(cur, [0, 0, 0])
         entries.append(
             CurrencyKpis(
                 currency=cur,
-                orders=acc.orders,
-                sales=queries.round_money(acc.sales, cur),
-                net_sales=queries.round_money(acc.net_sales, cur),
-                commission=queries.round_money(acc.value, cur),
-                kpis=queries._kpis(acc, cur, valid, roi),
+                orders=values[ORDER_MEASURES.index("orders")],
+                sales=queries.money_of(values[ORDER_MEASURES.index("sales")], cur),
+                net_sales=queries.money_of(values[ORDER_MEASURES.index("net_sales")], cur),
+                commission=queries.money_of(values[ORDER_MEASURES.index("commission_value")], cur),
+                kpis=queries._kpis(values, cur, valid, roi),
                 new_customers=count,
                 customer_lifetime_value=queries.round_money(rollups.from_micros(net) / count, cur)
                 if count
@@ -116,7 +116,7 @@ def kpi_summary(session: Session, q: queries.ReportQuery) -> KpiSummary:
         session,
         q,
         lambda r, g: queries.traffic_counts(session, r, g),
-        lambda r, g: queries.orders_accs(session, r, g),
+        lambda r, g: queries.orders_counts(session, r, g),
         lambda r: customer_totals(session, r),
     )
 
@@ -127,7 +127,7 @@ def kpi_summary_raw(session: Session, q: queries.ReportQuery) -> KpiSummary:
         session,
         q,
         lambda r, g: queries.traffic_counts_raw(session, r, g),
-        lambda r, g: queries.orders_accs_raw(session, r, g or OrdersGroup.partner),
+        lambda r, g: queries.orders_counts_raw(session, r, g),
         lambda r: customer_totals_raw(session, r),
     )
 
@@ -233,18 +233,20 @@ def time_series(session: Session, q: queries.ReportQuery) -> TimeSeries:
     """One point per UTC day of the period: clicks, valid clicks, orders, sales and
     commission per currency (from the rollups; days without data are zeros)."""
     traffic = queries.traffic_counts(session, q, TrafficGroup.day)
-    orders = queries.orders_accs(session, q, OrdersGroup.day)
+    orders = queries.orders_counts(session, q, OrdersGroup.day)
     return _series(q, traffic, orders.items())
 
 
 def _series(
-    q: queries.ReportQuery, traffic: Counts, orders: Iterable[tuple[tuple[Any, str], Any]]
+    q: queries.ReportQuery, traffic: Counts, orders: Iterable[tuple[tuple[Any, str], list[int]]]
 ) -> TimeSeries:
-    by_day: dict[str, dict[str, Any]] = defaultdict(dict)
+    by_day: dict[str, dict[str, list[int]]] = defaultdict(dict)
     currencies: set[str] = set()
-    for (day, cur), acc in orders:
-        by_day[str(day)][cur] = acc
+    for (day, cur), values in orders:
+        by_day[str(day)][cur] = values
         currencies.add(cur)
+    orders_at, sales_at = ORDER_MEASURES.index("orders"), ORDER_MEASURES.index("sales")
+    value_at = ORDER_MEASURES.index("commission_value")
     points = []
     day = q.start
     while day <= q.end:
@@ -256,9 +258,11 @@ def _series(
                 day=day,
                 clicks=counts[0],
                 valid_clicks=counts[1],
-                orders=sum(acc.orders for acc in accs.values()),
-                sales={cur: queries.round_money(accs[cur].sales, cur) for cur in sorted(accs)},
-                commission={cur: queries.round_money(accs[cur].value, cur) for cur in sorted(accs)},
+                orders=sum(values[orders_at] for values in accs.values()),
+                sales={cur: queries.money_of(accs[cur][sales_at], cur) for cur in sorted(accs)},
+                commission={
+                    cur: queries.money_of(accs[cur][value_at], cur) for cur in sorted(accs)
+                },
             )
         )
         day += timedelta(days=1)

@@ -41,6 +41,7 @@ from alliance.errors import InvalidInput, NotFound
 from alliance.money import quantum
 from alliance.programs.models import Enrollment, Program
 from alliance.reports import cube, rollups
+from alliance.reports.models import ORDER_MEASURES
 from alliance.reports.schemas import (
     Kpis,
     Named,
@@ -70,6 +71,7 @@ REFUND_ENTRY_TYPES = (
 RATIO = Decimal("0.0001")
 # IN lists are cut to this size so no engine meets its bound-parameter limit.
 BATCH = 500
+Counts = list[int]
 
 
 # --- what is asked, by whom -------------------------------------------------------------
@@ -428,6 +430,9 @@ def _orders_where(q: ReportQuery) -> list[ColumnElement[bool]]:
 
 @dataclass(slots=True)
 class _OrdersAcc:
+    """The raw reference's accumulator of one (group, currency): exact Decimals, turned into
+    the rollups' integer measures (`counts`) so both answers share one row builder."""
+
     orders: int = 0
     refunded_orders: int = 0
     declined_orders: int = 0
@@ -437,6 +442,7 @@ class _OrdersAcc:
     net_sales: Decimal = Decimal(0)
     commission: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     value: Decimal = Decimal(0)
+    commissions: int = 0
 
     def add_order(self, status: str, amount: Decimal, refunded: Decimal) -> None:
         self.orders += 1
@@ -451,6 +457,7 @@ class _OrdersAcc:
             self.net_sales += amount - refunded
 
     def add_commission(self, status: str, original: Decimal, value: Decimal) -> None:
+        self.commissions += 1
         self.value += value
         if status in (CommissionStatus.declined, CommissionStatus.reversed):
             # Their ledger value is zero; what a reader wants is how much was lost.
@@ -458,55 +465,62 @@ class _OrdersAcc:
         else:
             self.commission[status] += value
 
-    def merge(self, other: _OrdersAcc) -> None:
-        self.orders += other.orders
-        self.refunded_orders += other.refunded_orders
-        self.declined_orders += other.declined_orders
-        self.sales += other.sales
-        self.refunded += other.refunded
-        self.declined_sales += other.declined_sales
-        self.net_sales += other.net_sales
-        self.value += other.value
-        for status, amount in other.commission.items():
-            self.commission[status] += amount
+    def counts(self) -> Counts:
+        """The rollups' ORDER_MEASURES (money in micro-units)."""
+        micros = rollups.to_micros
+        c = self.commission
+        return [
+            self.orders,
+            self.refunded_orders,
+            self.declined_orders,
+            micros(self.sales),
+            micros(self.refunded),
+            micros(self.declined_sales),
+            micros(self.net_sales),
+            micros(c[CommissionStatus.pending]),
+            micros(c[CommissionStatus.approved]),
+            micros(c[CommissionStatus.paid]),
+            micros(c[CommissionStatus.declined]),
+            micros(c[CommissionStatus.reversed]),
+            micros(self.value),
+            self.commissions,
+        ]
 
-    @classmethod
-    def of(cls, values: Sequence[int]) -> _OrdersAcc:
-        """From the rollups' ORDER_MEASURES (money in micro-units)."""
-        (
-            orders,
-            refunded_orders,
-            declined_orders,
-            sales,
-            refunded,
-            declined_sales,
-            net_sales,
-            pending,
-            approved,
-            paid,
-            declined,
-            reversed_,
-            value,
-            _commissions,
-        ) = values
-        money = rollups.from_micros
-        return cls(
-            orders,
-            refunded_orders,
-            declined_orders,
-            money(sales),
-            money(refunded),
-            money(declined_sales),
-            money(net_sales),
-            {
-                CommissionStatus.pending.value: money(pending),
-                CommissionStatus.approved.value: money(approved),
-                CommissionStatus.paid.value: money(paid),
-                CommissionStatus.declined.value: money(declined),
-                CommissionStatus.reversed.value: money(reversed_),
-            },
-            money(value),
-        )
+
+# Positions in ORDER_MEASURES (reports/models.py).
+(
+    _ORDERS,
+    _REFUNDED_ORDERS,
+    _DECLINED_ORDERS,
+    _SALES,
+    _REFUNDED,
+    _DECLINED_SALES,
+    _NET_SALES,
+    _PENDING,
+    _APPROVED,
+    _PAID,
+    _DECLINED,
+    _REVERSED,
+    _VALUE,
+    _COMMISSIONS,
+) = range(len(ORDER_MEASURES))
+
+
+def add_counts(target: Counts, values: Sequence[int]) -> None:
+    for i, v in enumerate(values):
+        target[i] += v
+
+
+def totals_by_currency(found: Iterable[tuple[tuple[Any, str], Counts]]) -> dict[str, Counts]:
+    """Σ measures per currency over grouped rows (every measure adds up across groups)."""
+    totals: dict[str, Counts] = {}
+    for (_, cur), values in found:
+        row = totals.get(cur)
+        if row is None:
+            totals[cur] = list(values)
+        else:
+            add_counts(row, values)
+    return totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,20 +549,42 @@ def _orders_group_key(group: OrdersGroup, o: OrderDims) -> str | None:
     }[group]
 
 
+@functools.cache
+def _minor(currency: str) -> tuple[int, int]:
+    """(micro-units per minor unit, minor digits) of a currency: 10,000 and 2 for EUR."""
+    digits = -int(_quantum(currency).as_tuple().exponent)
+    return 10 ** (6 - digits), digits
+
+
+def money_of(micros: int, currency: str) -> Decimal:
+    """Micro-units as the currency's amount, rounded half-even to its minor unit: the same
+    as `round_money(from_micros(micros))`, in integer arithmetic (reports build tens of
+    thousands of these)."""
+    factor, digits = _minor(currency)
+    whole, rest = divmod(micros, factor)
+    if rest * 2 > factor or (rest * 2 == factor and whole % 2):
+        whole += 1
+    return Decimal(whole).scaleb(-digits)
+
+
 def _kpi_values(
-    acc: _OrdersAcc, currency: str, valid_clicks: int | None, roi: bool
+    values: Sequence[int], currency: str, valid_clicks: int | None, roi: bool
 ) -> dict[str, Decimal | None]:
+    orders, value = values[_ORDERS], values[_VALUE]
     return {
-        "conversion_rate": _ratio(acc.orders, valid_clicks or 0),
-        "epc": _ratio(acc.value, valid_clicks or 0),
-        "aov": round_money(acc.sales / acc.orders, currency) if acc.orders else None,
-        "refund_rate": _ratio(acc.refunded_orders, acc.orders),
-        "roi": _ratio(acc.net_sales - acc.value, acc.value) if roi else None,
+        "conversion_rate": _ratio(orders, valid_clicks or 0),
+        "epc": _ratio(rollups.from_micros(value), valid_clicks or 0),
+        "aov": round_money(rollups.from_micros(values[_SALES]) / orders, currency)
+        if orders
+        else None,
+        "refund_rate": _ratio(values[_REFUNDED_ORDERS], orders),
+        # Both in micro-units: the scale cancels out.
+        "roi": _ratio(values[_NET_SALES] - value, value) if roi else None,
     }
 
 
-def _kpis(acc: _OrdersAcc, currency: str, valid_clicks: int | None, roi: bool) -> Kpis:
-    return Kpis(**_kpi_values(acc, currency, valid_clicks, roi))
+def _kpis(values: Sequence[int], currency: str, valid_clicks: int | None, roi: bool) -> Kpis:
+    return Kpis.model_validate(_kpi_values(values, currency, valid_clicks, roi))
 
 
 _validate_orders_row = OrdersRow.model_validate
@@ -558,36 +594,35 @@ def _orders_row(
     key: str | None,
     label: str | None,
     currency: str,
-    acc: _OrdersAcc,
+    values: Sequence[int],
     valid_clicks: int | None,
     roi: bool,
 ) -> OrdersRow:
-    q = _quantum(currency)
-    c = acc.commission
-    # One validation of plain values, nested blocks included (a whole-network report has
-    # thousands of rows: three model constructions per row were a fifth of its time).
+    # One validation of plain values, nested blocks included: a whole-network report has
+    # thousands of rows, and Pydantic's validation (in Rust) of a dict is cheaper than three
+    # model constructions, or even than model_construct (a Python loop over the fields).
     return _validate_orders_row(
         {
             "group": key,
             "label": label,
             "currency": currency,
-            "orders": acc.orders,
-            "refunded_orders": acc.refunded_orders,
-            "declined_orders": acc.declined_orders,
-            "sales": acc.sales.quantize(q, ROUND_HALF_EVEN),
-            "refunded": acc.refunded.quantize(q, ROUND_HALF_EVEN),
-            "declined_sales": acc.declined_sales.quantize(q, ROUND_HALF_EVEN),
-            "net_sales": acc.net_sales.quantize(q, ROUND_HALF_EVEN),
+            "orders": values[_ORDERS],
+            "refunded_orders": values[_REFUNDED_ORDERS],
+            "declined_orders": values[_DECLINED_ORDERS],
+            "sales": money_of(values[_SALES], currency),
+            "refunded": money_of(values[_REFUNDED], currency),
+            "declined_sales": money_of(values[_DECLINED_SALES], currency),
+            "net_sales": money_of(values[_NET_SALES], currency),
             "commission": {
-                "pending": c[CommissionStatus.pending].quantize(q, ROUND_HALF_EVEN),
-                "approved": c[CommissionStatus.approved].quantize(q, ROUND_HALF_EVEN),
-                "paid": c[CommissionStatus.paid].quantize(q, ROUND_HALF_EVEN),
-                "declined": c[CommissionStatus.declined].quantize(q, ROUND_HALF_EVEN),
-                "reversed": c[CommissionStatus.reversed].quantize(q, ROUND_HALF_EVEN),
-                "value": acc.value.quantize(q, ROUND_HALF_EVEN),
+                "pending": money_of(values[_PENDING], currency),
+                "approved": money_of(values[_APPROVED], currency),
+                "paid": money_of(values[_PAID], currency),
+                "declined": money_of(values[_DECLINED], currency),
+                "reversed": money_of(values[_REVERSED], currency),
+                "value": money_of(values[_VALUE], currency),
             },
             "valid_clicks": valid_clicks,
-            "kpis": _kpi_values(acc, currency, valid_clicks, roi),
+            "kpis": _kpi_values(values, currency, valid_clicks, roi),
         }
     )
 
@@ -663,27 +698,27 @@ def _orders_report(
     session: Session,
     q: ReportQuery,
     group: OrdersGroup,
-    accs: dict[tuple[str | None, str], _OrdersAcc],
+    found: dict[tuple[str | None, str], Counts],
     clicks: Callable[[str | None], dict[str | None, int]],
 ) -> OrdersReport:
-    totals: dict[str, _OrdersAcc] = defaultdict(_OrdersAcc)
-    for (_, cur), acc in accs.items():
-        totals[cur].merge(acc)
+    totals = totals_by_currency(found.items())
     # Clicks have no order status: per-status rows get no click-based KPIs.
     by_group = None if group is OrdersGroup.status else clicks(group.value)
     total_clicks = clicks(None)[None]
-    labels = _labels(session, group.value, (k for k, _ in accs))
+    labels = _labels(session, group.value, (k for k, _ in found))
     roi = q.scope.sees_roi
     rows = [
         _orders_row(
             k,
             labels.get(k) if k else None,
             cur,
-            acc,
+            values,
             None if by_group is None else by_group.get(k, 0),
             roi,
         )
-        for (k, cur), acc in sorted(accs.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1]))
+        for (k, cur), values in sorted(
+            found.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1])
+        )
     ]
     return OrdersReport(
         report="orders",
@@ -693,16 +728,16 @@ def _orders_report(
         filters=q.echo_filters(),
         rows=rows,
         totals=[
-            _orders_row(None, None, cur, acc, total_clicks, roi)
-            for cur, acc in sorted(totals.items())
+            _orders_row(None, None, cur, values, total_clicks, roi)
+            for cur, values in sorted(totals.items())
         ],
     )
 
 
-def orders_accs_raw(
+def orders_counts_raw(
     session: Session, q: ReportQuery, group: OrdersGroup
-) -> dict[tuple[str | None, str], _OrdersAcc]:
-    """The orders report's accumulators per (group key, currency), from the raw tables."""
+) -> dict[tuple[str | None, str], Counts]:
+    """The orders report's ORDER_MEASURES per (group key, currency), from the raw tables."""
     accs: dict[tuple[str | None, str], _OrdersAcc] = defaultdict(_OrdersAcc)
     orders = session.execute(
         select(
@@ -727,7 +762,7 @@ def orders_accs_raw(
         accs[(_orders_group_key(group, com.order), com.currency)].add_commission(
             com.status, com.original, com.value
         )
-    return accs
+    return {key: acc.counts() for key, acc in accs.items()}
 
 
 def orders_report_raw(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
@@ -736,17 +771,16 @@ def orders_report_raw(session: Session, q: ReportQuery, group: OrdersGroup) -> O
         session,
         q,
         group,
-        orders_accs_raw(session, q, group),
+        orders_counts_raw(session, q, group),
         lambda g: valid_clicks_by_raw(session, q, g),
     )
 
 
-def orders_accs(
+def orders_counts(
     session: Session, q: ReportQuery, group: OrdersGroup | None
-) -> dict[tuple[str | None, str], _OrdersAcc]:
-    """The orders report's accumulators per (group key, currency), from the rollups."""
-    found = cube.orders(session, slice_of(q), group.value if group else None)
-    return {key: _OrdersAcc.of(values) for key, values in found.items()}
+) -> dict[tuple[str | None, str], Counts]:
+    """The orders report's ORDER_MEASURES per (group key, currency), from the rollups."""
+    return cube.orders(session, slice_of(q), group.value if group else None)
 
 
 def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
@@ -763,7 +797,7 @@ def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> Order
                 seen[g] = valid_clicks_by(session, q, g)
         return seen[g]
 
-    return _orders_report(session, q, group, orders_accs(session, q, group), clicks)
+    return _orders_report(session, q, group, orders_counts(session, q, group), clicks)
 
 
 # --- refunds ----------------------------------------------------------------------------
