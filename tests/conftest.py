@@ -28,10 +28,14 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _fresh_postgres(url: str, name: str) -> str:
+def _fresh_postgres(url: str, purpose: str) -> str:
+    """A fresh database for `purpose` per xdist worker, named after the requested one too
+    (…/test → alliance_suite_test_gw0), so suites started with different database names on
+    one server (two checkouts side by side) never drop each other's databases."""
     import psycopg
 
-    base, _, _db = url.rpartition("/")
+    base, _, requested = url.rpartition("/")
+    name = f"alliance_{purpose}_{requested}_{_worker()}"
     admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
@@ -46,7 +50,7 @@ def _fresh_postgres(url: str, name: str) -> str:
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     requested = os.environ.get("ALLIANCE_TEST_DATABASE_URL", "")
     if requested.startswith("postgresql"):
-        url = _fresh_postgres(requested, f"alliance_test_{_worker()}")
+        url = _fresh_postgres(requested, "suite")
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'alliance.db'}"
     os.environ["ALLIANCE_DATABASE_URL"] = url

@@ -18,10 +18,9 @@ from alliance.db.models import Base
 @pytest.fixture()
 def empty_url(tmp_path: Path, db_url: str) -> str:
     if db_url.startswith("postgresql"):
-        from tests.conftest import _fresh_postgres, _worker
+        from tests.conftest import _fresh_postgres
 
-        base = os.environ["ALLIANCE_TEST_DATABASE_URL"]
-        return _fresh_postgres(base, f"alliance_migrations_{_worker()}")
+        return _fresh_postgres(os.environ["ALLIANCE_TEST_DATABASE_URL"], "migrations")
     return f"sqlite:///{tmp_path / 'empty.db'}"
 
 
