@@ -18,7 +18,7 @@ console = Console()
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (Alembic)."""
+    """Bring the database schema up to date (Alembic) and store the bundled ECB rates."""
     from alliance.db.migrate import upgrade
 
     upgrade()
@@ -367,6 +367,65 @@ def rollups_refresh() -> None:
     summary = refresh(budget_seconds=float("inf"))
     detail = ", ".join(f"{k}={v}" for k, v in summary.as_result().items())
     console.print(f"[green]rollups refreshed[/]: {detail}")
+
+
+fx_app = typer.Typer(
+    help="Exchange rates: the ECB euro reference rates every conversion of money uses.",
+    no_args_is_help=True,
+)
+app.add_typer(fx_app, name="fx")
+
+
+@fx_app.command("import")
+def fx_import(
+    file: Path = typer.Argument(
+        ..., help="An ECB reference-rate file: eurofxref-hist.csv, eurofxref.csv or their zip"
+    ),
+) -> None:
+    """Store the rates of an ECB file (from ecb.europa.eu); they win over the bundled history
+    for the same days. Amounts converted earlier keep the rate they were converted at."""
+    from alliance.db.engine import transaction
+    from alliance.payouts import fx
+
+    try:
+        rates = fx.read_ecb_file(file)
+    except (OSError, fx.FxFileError) as exc:
+        console.print(f"[red]{file}: {exc}[/]")
+        raise typer.Exit(2) from None
+    if not rates:
+        console.print(f"[red]{file}: no rates in the file[/]")
+        raise typer.Exit(2)
+    with transaction() as session:
+        fx.store(session, rates, fx.IMPORTED, replace=True)
+    days = sorted({day for day, _, _ in rates})
+    currencies = len({code for _, code, _ in rates})
+    console.print(
+        f"[green]imported[/] {len(rates):,} rates of {currencies} currencies "
+        f"for {len(days):,} days ({days[0]} .. {days[-1]})"
+    )
+
+
+@fx_app.command("rate")
+def fx_rate(
+    base: str = typer.Argument(..., help="From currency, e.g. SEK"),
+    quote_currency: str = typer.Argument(..., metavar="QUOTE", help="To currency, e.g. USD"),
+    on: str = typer.Option(None, "--on", help="The day (YYYY-MM-DD); default today (UTC)"),
+) -> None:
+    """The rate a conversion on that day would use, and the ECB day it comes from."""
+    from alliance.clock import utcnow
+    from alliance.db.engine import reading
+    from alliance.errors import AllianceError
+    from alliance.payouts import fx
+    from alliance.reports.schemas import parse_day
+
+    try:
+        day = parse_day(on, "on") or utcnow().date()
+        with reading() as session:
+            found = fx.quote(session, base.upper(), quote_currency.upper(), day)
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"1 {found.base} = {found.rate} {found.quote} (ECB, {found.day.isoformat()})")
 
 
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")

