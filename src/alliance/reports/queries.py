@@ -24,7 +24,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from alliance.accounts.models import AccountKind, Partner
@@ -232,22 +245,39 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i : i + BATCH]
 
 
+def _id_in(session: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN ids`: on PostgreSQL one array parameter (`= ANY(%s)`), so a report with
+    thousands of partners sends one short statement instead of IN lists of 500 placeholders
+    each rendered anew; elsewhere a plain IN (the caller keeps it under BATCH)."""
+    condition: ColumnElement[bool]
+    if _dialect(session) == "postgresql":
+        condition = column == any_(bindparam("ids", list(ids), type_=ARRAY(String)))
+    else:
+        condition = column.in_(ids)
+    return condition
+
+
 def _labels(session: Session, group: str, keys: Iterable[str | None]) -> dict[str, str]:
     """Readable names for id groups, in one IN query per batch (never one per row)."""
     ids = sorted({k for k in keys if k is not None})
     found: dict[str, str] = {}
     if group not in ("partner", "program", "link") or not ids:
         return found
-    for chunk in _chunks(ids):
+    chunks = [ids] if _dialect(session) == "postgresql" else list(_chunks(ids))
+    for chunk in chunks:
         if group == "partner":
-            rows = session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(chunk)))
+            rows = session.execute(
+                select(Partner.id, Partner.name).where(_id_in(session, Partner.id, chunk))
+            )
             found.update({r[0]: r[1] for r in rows})
         elif group == "program":
-            rows = session.execute(select(Program.id, Program.name).where(Program.id.in_(chunk)))
+            rows = session.execute(
+                select(Program.id, Program.name).where(_id_in(session, Program.id, chunk))
+            )
             found.update({r[0]: r[1] for r in rows})
         else:
             links = session.execute(
-                select(Link.id, Link.code, Link.label).where(Link.id.in_(chunk))
+                select(Link.id, Link.code, Link.label).where(_id_in(session, Link.id, chunk))
             )
             found.update({r[0]: f"{r[1]} {r[2]}".strip() for r in links})
     return found
