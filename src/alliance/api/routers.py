@@ -14,6 +14,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.notifications import api as outbound_webhooks
+    from alliance.payouts import api as exchange_rates
     from alliance.programs import api as programs
     from alliance.programs import creatives_api as creatives
     from alliance.programs import feeds_api as product_feeds
@@ -34,5 +35,6 @@ def include_routers(app: FastAPI) -> None:
         order_validations,
         reports,
         outbound_webhooks,
+        exchange_rates,
     ):
         app.include_router(module.router)
