@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from alliance.conversions.models import InboundEvent, OrderValidation
+from alliance.conversions.models import Conversion, InboundEvent, OrderValidation
 from alliance.db.engine import reading
 from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
@@ -24,6 +24,8 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert summary.conversions > 0 and summary.completed > 0
     # Store orders arrive as signed Shopify and Stripe webhooks, and all of them verify.
     assert summary.store_orders > 0
+    # Buyers abroad pay in their own currency: priced at the ECB rate, kept on the order.
+    assert summary.foreign_orders > 0
     assert summary.catalog_items > 0
     assert summary.validated_orders > 0
     assert summary.subscriptions == 2
@@ -76,6 +78,14 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
             select(func.count()).select_from(WebhookEvent).where(WebhookEvent.program_id.in_(demo))
         )
     assert queued and queued > 0
+    with reading() as session:
+        priced = session.execute(
+            select(Conversion.currency, Program.currency, Conversion.fx_rate, Conversion.fx_day)
+            .join(Program, Program.id == Conversion.program_id)
+            .where(Conversion.program_id.in_(demo), Conversion.currency != Program.currency)
+        ).all()
+    assert len(priced) == summary.foreign_orders
+    assert all(rate and rate > 0 and day for _, _, rate, day in priced)
     # The demo counts its clicks into the report rollups (they carry ids of their own time):
     # the dashboards read rollups from the first page, and agree with the raw tables.
     assert summary.rollup_buckets > 0

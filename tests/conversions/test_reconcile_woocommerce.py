@@ -156,7 +156,8 @@ def test_imports_missing_orders_once(
         woo_order(5002, clicks[1], "processing", "2026-11-20T09:00:00"),  # never told
         woo_order(5003, clicks[2], "completed", "2026-11-20T10:00:00"),  # never told
         woo_order(5004, clicks[3], "cancelled", "2026-11-20T11:00:00"),  # nothing to decline
-        {**woo_order(5005, clicks[3], "processing", "2026-11-20T12:00:00"), "currency": "EUR"},
+        # KWD: the ECB quotes no rate for it, so the order cannot be priced in USD.
+        {**woo_order(5005, clicks[3], "processing", "2026-11-20T12:00:00"), "currency": "KWD"},
     ]
     since = datetime(2026, 11, 20, tzinfo=UTC)
     first = reconcile_woocommerce(net.program_id, since, since + timedelta(days=1), policy=LOCAL)
@@ -182,7 +183,7 @@ def test_imports_missing_orders_once(
         ),
         200,
     )
-    assert [e["reason"] for e in rejected["data"]] == ["currency_mismatch"]
+    assert [e["reason"] for e in rejected["data"]] == ["no_rate"]
 
     again = reconcile_woocommerce(net.program_id, since, since + timedelta(days=1), policy=LOCAL)
     assert again.imported == 0

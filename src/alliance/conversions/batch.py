@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from alliance.commissions.models import Commission, LedgerEntry
 from alliance.conversions.models import Conversion, ConversionEvent, CustomerBinding
 from alliance.notifications import outbox
+from alliance.payouts.fx import Quote
 from alliance.programs.models import CommissionTerms, Program
 
 
@@ -142,3 +144,5 @@ class BatchCache:
     programs: dict[str, Program | None] = field(default_factory=dict)
     terms: dict[str, CommissionTerms | None] = field(default_factory=dict)
     enrollments: dict[tuple[str, str], tuple[str, str | None] | None] = field(default_factory=dict)
+    # (order currency, program currency, day) -> the ECB rate: one look-up per batch.
+    fx: dict[tuple[str, str, date], Quote] = field(default_factory=dict)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alliance.clock import utcnow
-from alliance.db.base import Base
+from alliance.db.base import Base, Rate
 
 
 class InboundStatus(enum.StrEnum):
@@ -114,11 +114,17 @@ class Conversion(Base):
     status: Mapped[str] = mapped_column(String(16), default=ConversionStatus.pending)
     currency: Mapped[str] = mapped_column(String(3))  # the order's original currency
     amount: Mapped[Decimal] = mapped_column()  # order total as reported, original currency
-    # The amount commission is computed on (net of tax/shipping unless the program says).
+    # The amount commission is computed on (net of tax/shipping unless the program says),
+    # in the order's currency like `amount`.
     net_amount: Mapped[Decimal] = mapped_column()
     tax_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     shipping_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     refunded_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))  # cumulative, gross
+    # An order in another currency than its program's was priced at this ECB rate (program
+    # currency per unit of `currency`) of this ECB day (docs/exchange-rates.md); both None
+    # for an order in the program's currency.
+    fx_rate: Mapped[Decimal | None] = mapped_column(Rate())
+    fx_day: Mapped[date | None] = mapped_column()
     items: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     click_id: Mapped[str | None] = mapped_column(String(32), index=True)
     coupon: Mapped[str | None] = mapped_column(String(64))

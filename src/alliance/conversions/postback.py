@@ -136,6 +136,9 @@ class ConversionInput:
     new_customer: bool | None
     occurred_at: datetime | None
     extra: dict[str, str] = field(default_factory=dict)
+    # `currency` was sent (else it is the program's): a follow-up that names one must name
+    # the order's own.
+    currency_given: bool = False
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -393,10 +396,9 @@ def read_conversion(
     now: datetime,
     visitor_id: str | None = None,
 ) -> ConversionInput:
-    """Check every field's type and range. Program-dependent checks (currency) use the program.
-
-    Until multi-currency lands (issue 5) an order must be in its program's currency; a missing
-    `currency` means the program's.
+    """Check every field's type and range. A missing `currency` means the program's; an
+    order in another currency is converted into the program's when it is priced
+    (docs/exchange-rates.md), so any ISO 4217 code is accepted here.
     """
     order_id = params.text("order_id")
     if order_id is None:
@@ -419,12 +421,6 @@ def read_conversion(
         if not is_currency(currency):
             raise Rejected(
                 "unknown_currency", f"unknown currency {currency_raw[:12]!r}", field="currency"
-            )
-        if currency != program_currency:
-            raise Rejected(
-                "currency_mismatch",
-                f"this program takes orders in {program_currency}, not {currency}",
-                field="currency",
             )
     amount = _money(params, "amount", currency)
     tax = _money(params, "tax", currency) or Decimal(0)
@@ -478,5 +474,6 @@ def read_conversion(
         customer_id=customer_id,
         buyer_country=country,
         new_customer=_bool(params, "new_customer"),
+        currency_given=currency_raw is not None,
         occurred_at=_instant(params, "occurred_at", now),
     )

@@ -6,7 +6,7 @@ here because the conversions package's writers own its other modules.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -47,6 +47,12 @@ class ConversionOut(BaseModel):
     tax_amount: str
     shipping_amount: str
     refunded_amount: str = Field(description=f"Cumulative, gross. {_MONEY}")
+    fx_rate: str | None = Field(
+        default=None,
+        description="An order in another currency than its program's: the ECB rate it was "
+        "priced at (program currency per unit of `currency`); null otherwise",
+    )
+    fx_day: date | None = Field(default=None, description="The ECB day of `fx_rate`")
     items: list[dict[str, Any]]
     click_id: str | None
     coupon: str | None
@@ -78,6 +84,8 @@ class ConversionOut(BaseModel):
             tax_amount=money(row.tax_amount),
             shipping_amount=money(row.shipping_amount),
             refunded_amount=money(row.refunded_amount),
+            fx_rate=None if row.fx_rate is None else str(row.fx_rate.normalize()),
+            fx_day=row.fx_day,
             items=list(row.items or []),
             click_id=row.click_id,
             coupon=row.coupon,

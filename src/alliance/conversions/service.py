@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from alliance.api.fields import is_public_id
 from alliance.attribution.rules import Attribution, ClickFact, OrderFacts, attribute
+from alliance.clock import as_utc
 from alliance.commissions import service as ledger
 from alliance.commissions.calculator import (
     LineFacts,
@@ -60,6 +61,7 @@ from alliance.conversions.postback import (
 from alliance.errors import InvalidInput
 from alliance.ids import PREFIXES, new_id
 from alliance.notifications import outbox
+from alliance.payouts import fx
 from alliance.programs.feeds import categories_for
 from alliance.programs.models import (
     AttributionPriority,
@@ -464,7 +466,14 @@ def _plan_create(
         month_orders_before=orders_before,
         month_sales_before=sales_before,
     )
-    quote = quote_conversion(document, terms.version, facts)
+    fx_quote = None
+    priced = facts
+    if report.currency != program.currency:
+        fx_quote = _fx_quote(session, report.currency, program.currency, order_at, cache)
+        priced = _in_currency(facts, fx_quote)
+    quote = quote_conversion(document, terms.version, priced)
+    if fx_quote is not None:
+        quote = replace(quote, arithmetic=f"{_fx_text(facts, fx_quote)}; {quote.arithmetic}")
     conversion_id = new_id(PREFIXES["conversion"])
     conversion: dict[str, Any] = {
         "id": conversion_id,
@@ -479,6 +488,8 @@ def _plan_create(
         "tax_amount": report.tax,
         "shipping_amount": report.shipping,
         "refunded_amount": Decimal(0),
+        "fx_rate": fx_quote.rate if fx_quote else None,
+        "fx_day": fx_quote.day if fx_quote else None,
         "items": [
             {"sku": i.sku, "category": i.category, "amount": str(i.amount), "quantity": i.quantity}
             for i in lines
@@ -517,6 +528,49 @@ def _plan_create(
     )
 
 
+def _fx_quote(
+    session: Session,
+    order_currency: str,
+    program_currency: str,
+    order_at: datetime,
+    cache: BatchCache | None,
+) -> fx.Quote:
+    """The ECB rate of the order's day (UTC) into the program's currency; a currency the ECB
+    does not quote is refused (kept with its reason), never priced at a guess."""
+    key = (order_currency, program_currency, as_utc(order_at).date())
+    found = cache.fx.get(key) if cache is not None else None
+    if found is None:
+        try:
+            found = fx.quote(session, *key, field="currency")
+        except fx.NoRate as exc:
+            raise Rejected("no_rate", exc.detail, field="currency") from None
+        if cache is not None:
+            cache.fx[key] = found
+    return found
+
+
+def _in_currency(facts: SaleFacts, rate: fx.Quote) -> SaleFacts:
+    """The order's amounts in the program's currency, unrounded: the calculator rounds once,
+    at the end, so the commission is exactly percent x rate x base, rounded."""
+    r = rate.rate
+    return replace(
+        facts,
+        currency=rate.quote,
+        amount=facts.amount * r,
+        tax=facts.tax * r,
+        shipping=facts.shipping * r,
+        items=tuple(replace(line, net_amount=line.net_amount * r) for line in facts.items),
+    )
+
+
+def _fx_text(facts: SaleFacts, rate: fx.Quote) -> str:
+    """The conversion in words, ahead of the commission's arithmetic."""
+    return (
+        f"{facts.amount} {facts.currency} at {rate.rate} {rate.quote}/{rate.base}"
+        f" (ECB, {rate.day.isoformat()}) = {rate.convert(facts.amount)} {rate.quote}"
+    )
+
+
 def _month_volume(
     session: Session,
     program_id: str,
@@ -539,8 +593,10 @@ def _month_volume(
     if document.tier_measure == "min_orders":
         count = session.scalar(select(func.count()).select_from(Conversion).where(*where))
         return int(count or 0), Decimal(0)
-    nets = list(session.scalars(select(Conversion.net_amount).where(*where)))
-    return len(nets), sum(nets, Decimal(0))
+    # Bases in the program's currency: an order in another currency at the rate it was
+    # priced at (stored with it).
+    rows = session.execute(select(Conversion.net_amount, Conversion.fx_rate).where(*where)).all()
+    return len(rows), sum((net * (rate or 1) for net, rate in rows), Decimal(0))
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -611,6 +667,12 @@ def _transition(
     """Apply the reported status to an existing conversion. True if anything changed."""
     current = ConversionStatus(conversion.status)
     target = report.status
+    if report.currency_given and report.currency != conversion.currency:
+        raise Rejected(
+            "currency_mismatch",
+            f"order {conversion.order_id} is in {conversion.currency}, not {report.currency}",
+            field="currency",
+        )
     if target == "pending":
         # A replay of the first report (trackers resend it): never moves an order backwards.
         return False

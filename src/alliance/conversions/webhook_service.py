@@ -442,20 +442,10 @@ def _order(session: Session, program_id: str, order_id: str) -> Conversion | Non
     ).first()
 
 
-def _check_currency(program: Program, currency: str | None) -> str:
-    if currency is None:
-        return program.currency
-    if currency != program.currency:
-        raise Rejected(
-            "currency_mismatch",
-            f"this program takes orders in {program.currency}, not {currency}",
-            field="currency",
-        )
-    return currency
-
-
 def _report(program: Program, fact: Any, status: str, refund: Decimal | None) -> ConversionInput:
-    currency = _check_currency(program, fact.currency)
+    # An order in another currency than the program's is priced at the ECB rate of its day
+    # (service._plan_create); none named means the program's.
+    currency = fact.currency or program.currency
     coupons: tuple[str, ...] = fact.coupons
     return ConversionInput(
         program_id=program.id,
@@ -463,6 +453,7 @@ def _report(program: Program, fact: Any, status: str, refund: Decimal | None) ->
         kind="sale",
         status=status,  # type: ignore[arg-type]  # one of the four, set by the caller
         currency=currency,
+        currency_given=fact.currency is not None,
         amount=fact.amount,
         refund_amount=refund,
         tax=fact.tax,

@@ -99,6 +99,21 @@ class Amount(TypeDecorator[Decimal]):
         return Decimal(str(value)) if not isinstance(value, Decimal) else value
 
 
+class Rate(Amount):
+    """An exchange rate: NUMERIC(32, 20) on PostgreSQL (a cross rate of ten significant
+    digits can be as small as 1e-10); exact text on SQLite, like Amount."""
+
+    impl = Numeric(32, 20)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            from sqlalchemy import String
+
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(32, 20, asdecimal=True))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {

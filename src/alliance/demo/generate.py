@@ -92,6 +92,7 @@ class DemoSummary:
     approved_commissions: int = 0
     cpc_days: int = 0
     store_orders: int = 0  # orders told by Shopify / Stripe webhooks
+    foreign_orders: int = 0  # orders paid in another currency than their program's
     catalog_items: int = 0  # creatives and feed products
     validated_orders: int = 0  # rows of the demo's bulk validation upload
     subscriptions: int = 0  # outbound webhook endpoints and partner postbacks
@@ -134,6 +135,18 @@ class _Order:
     customer_id: str
     country: str
     partner_type: str
+    # The currency the buyer paid in: the program's, or (directly reported programs) often
+    # the buyer's own, priced into the program's at the ECB rate (docs/exchange-rates.md).
+    currency: str = ""
+
+
+# The buyer's own currency, where the ECB quotes it.
+LOCAL_CURRENCY = {
+    "AT": "EUR", "CA": "CAD", "CH": "CHF", "DE": "EUR", "DK": "DKK", "FI": "EUR", "FR": "EUR",
+    "GB": "GBP", "JP": "JPY", "NL": "EUR", "NO": "NOK", "SE": "SEK", "US": "USD",
+}  # fmt: skip
+# How often a buyer abroad pays in their own currency (the shop's checkout offers it).
+PAYS_LOCALLY = 0.6
 
 
 def network_is_empty(session: Session) -> bool:
@@ -545,13 +558,16 @@ def _orders(
     """Report every order at its time, then its completion, decline or refunds later."""
     followups: list[tuple[datetime, int, _Order, str, Decimal | None, str]] = []
     store = _StoreOrders(runs)
+    rates = _rates_from(runs, now)
+    for order in orders:
+        order.currency = _paid_in(order, rng)
     chunk = 200
     for index in range(0, len(orders), chunk):
         deliveries: list[tuple[int, _Order, Decimal, tuple[LineInput, ...]]] = []
         with transaction() as session:
             for number, order in enumerate(orders[index : index + chunk], start=index):
                 is_lead = order.spec.lead_rate > 0 and order.spec.conversion_rate == 0
-                amount, items = _basket(order, rng)
+                amount, items = _basket(order, rng, rates[order.program.currency])
                 if order.spec.store:
                     deliveries.append((number, order, amount, items))  # after this commit
                     continue
@@ -570,6 +586,7 @@ def _orders(
                 if outcome is None:
                     continue
                 summary.conversions += 1
+                summary.foreign_orders += order.currency != order.program.currency
                 followups.extend(_plan_life(order, order_id, amount, is_lead, now, rng))
         # Store orders go through the webhook pipeline, which opens its own transactions.
         for number, order, amount, items in deliveries:
@@ -750,15 +767,48 @@ def _plan_life(
         yield (refund_at, seq, order, "refunded", None, order_id)
     elif roll < 0.18:
         share = Decimal(rng.choice(("0.25", "0.3", "0.5")))
-        refund = round_money(amount * share, order.program.currency)
+        refund = round_money(amount * share, order.currency)
         yield (refund_at, seq, order, "refunded", refund, order_id)
 
 
-def _basket(order: _Order, rng: random.Random) -> tuple[Decimal, tuple[LineInput, ...]]:
+def _paid_in(order: _Order, rng: random.Random) -> str:
+    """Store programs' orders come in the program's currency (the demo stores charge in it);
+    buyers abroad of directly reported programs often pay in their own."""
+    local = LOCAL_CURRENCY.get(order.country, order.program.currency)
+    if order.spec.store or local == order.program.currency or rng.random() >= PAYS_LOCALLY:
+        return order.program.currency
+    return local
+
+
+def _rates_from(runs: dict[str, _ProgramRun], now: datetime) -> dict[str, dict[str, Decimal]]:
+    """Program currency -> {buyer currency: about how many of it one unit buys}, to size the
+    baskets of buyers paying in their own currency."""
+    from alliance.db.engine import reading
+    from alliance.payouts import fx
+
+    found: dict[str, dict[str, Decimal]] = {}
+    with reading() as session:
+        for run in runs.values():
+            base = run.program.currency
+            found.setdefault(base, {})
+            for local in set(LOCAL_CURRENCY.values()) - {base}:
+                try:
+                    found[base][local] = fx.quote(session, base, local, now.date()).rate
+                except fx.NoRate:
+                    continue
+    return found
+
+
+def _basket(
+    order: _Order, rng: random.Random, rates: dict[str, Decimal]
+) -> tuple[Decimal, tuple[LineInput, ...]]:
     if order.spec.lead_rate > 0 and order.spec.conversion_rate == 0:
         return Decimal(0), ()
-    currency = order.program.currency
-    low, high = order.spec.order_value
+    currency = order.currency
+    # Order values are set in the program's currency; a buyer paying in another spends about
+    # as much in theirs.
+    factor = rates.get(currency, Decimal(1))
+    low, high = (float(v * factor) for v in map(Decimal, order.spec.order_value))
     categories = order.spec.categories or ("general",)
     lines = []
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
@@ -793,7 +843,7 @@ def _report(
         order_id=order_id,
         kind=kind,  # type: ignore[arg-type]
         status=status,  # type: ignore[arg-type]
-        currency=order.program.currency,
+        currency=order.currency,
         amount=amount,
         refund_amount=refund,
         tax=Decimal(0),

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Numeric, String
-from sqlalchemy.engine import Dialect
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from alliance.db.base import Amount, Base
-
-
-class Rate(Amount):
-    """An exchange rate: NUMERIC(32, 20) on PostgreSQL (a cross rate of ten significant
-    digits can be as small as 1e-10); exact text on SQLite, like Amount."""
-
-    impl = Numeric(32, 20)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(32, 20, asdecimal=True))
+from alliance.db.base import Base, Rate
 
 
 class FxRate(Base):

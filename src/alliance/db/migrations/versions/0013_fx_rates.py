@@ -1,4 +1,5 @@
-"""fx rates: the ECB euro reference rates (the bundled history is loaded after upgrading)
+"""fx rates: the ECB euro reference rates (the bundled history is loaded after upgrading),
+and the rate an order in another currency than its program's was priced at
 
 Revision ID: 0013
 Revises: 0010
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from alliance.payouts.models import Rate
+from alliance.db.base import Rate
 
 revision: str = "0013"
 down_revision: str | None = "0010"
@@ -27,7 +28,13 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.PrimaryKeyConstraint("currency", "day", name=op.f("pk_fx_rates")),
     )
+    # Plain ALTER TABLE on both engines: a batch copy of `conversions` on SQLite would drop
+    # the report triggers of 0009 with the old table.
+    op.add_column("conversions", sa.Column("fx_rate", Rate(), nullable=True))
+    op.add_column("conversions", sa.Column("fx_day", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE conversions DROP COLUMN fx_day")
+    op.execute("ALTER TABLE conversions DROP COLUMN fx_rate")
     op.drop_table("fx_rates")
