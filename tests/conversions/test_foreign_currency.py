@@ -104,3 +104,31 @@ def test_an_order_in_sek_pays_jpy_rounded_to_the_yen(http: httpx.Client) -> None
     assert order.fx_rate == D("16.00291492")  # 175.68 / 10.978
     # 5% of 1000.00 SEK x 16.00291492 = 800.145746 JPY: 800 (no minor unit).
     assert commission_of(order.id).amount == D("800")
+
+
+def test_the_months_sales_tier_adds_orders_at_the_rate_they_were_priced(
+    http: httpx.Client,
+) -> None:
+    # 10% up to 1,000 SEK of sales this month, 20% from there.
+    w = world(
+        currency="SEK",
+        terms={"type": "cps", "percent": "10", "tiers": [{"min_sales": "1000", "percent": "20"}]},
+    )
+    # 100.00 USD = 982.64 SEK: under the threshold on its own.
+    first = post(
+        http, w, order_id="T-1", amount="100.00", currency="USD", coupon=w.coupon,
+        occurred_at="2026-10-30T09:00:00Z",
+    )  # fmt: skip
+    assert commission_of(first.json()["conversion_id"]).amount == D("98.26")
+    second = post(
+        http, w, order_id="T-2", amount="10.00", coupon=w.coupon,
+        occurred_at="2026-10-30T10:00:00Z",
+    )  # fmt: skip
+    assert commission_of(second.json()["conversion_id"]).amount == D("1.00")  # 992.64: 10%
+    third = post(
+        http, w, order_id="T-3", amount="10.00", coupon=w.coupon,
+        occurred_at="2026-10-30T11:00:00Z",
+    )  # fmt: skip
+    # With it the month reaches 982.64 + 10.00 + 10.00 = 1,002.64 SEK: 20%. Had the USD order
+    # counted as its unconverted 100.00, the month would be at 120.00 and still at 10%.
+    assert commission_of(third.json()["conversion_id"]).amount == D("2.00")
