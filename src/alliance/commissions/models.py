@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alliance.clock import utcnow
-from alliance.db.base import Base
+from alliance.db.base import Base, Rate
 
 
 class CommissionKind(enum.StrEnum):
@@ -86,6 +86,13 @@ class Commission(Base):
     # Set when the order is completed: completion time + the program's lock period.
     approvable_at: Mapped[datetime | None] = mapped_column()
     approved_at: Mapped[datetime | None] = mapped_column()
+    # Fixed at approval: the partner's payout currency and the ECB rate of the approval day
+    # from `currency` into it (docs/exchange-rates.md). Every entry of the approved and paid
+    # buckets carries its value at this rate, so a later refund takes back exactly what was
+    # booked. The rate is None until approval, or when the ECB quotes no rate between the two.
+    payout_currency: Mapped[str | None] = mapped_column(String(3))
+    payout_rate: Mapped[Decimal | None] = mapped_column(Rate())
+    payout_rate_day: Mapped[date | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -110,6 +117,9 @@ class LedgerEntry(Base):
     bucket: Mapped[str] = mapped_column(String(16))  # Bucket
     entry_type: Mapped[str] = mapped_column(String(16))  # EntryType
     amount: Mapped[Decimal] = mapped_column()  # signed
+    # `amount` in the commission's payout currency at its approval rate (approved and paid
+    # buckets; None in pending, or without a rate): balances and payouts add these.
+    payout_amount: Mapped[Decimal | None] = mapped_column()
     # Unique per intended movement, e.g. "com_..:approve:approved"; a replay cannot repeat it.
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     reason: Mapped[str] = mapped_column(String(500), default="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,17 +26,25 @@ class LedgerEntryOut(BaseModel):
     entry_type: str
     amount: str = Field(description=f"Signed. {_MONEY}")
     currency: str
+    payout_amount: str | None = Field(
+        default=None,
+        description="The same in the commission's `payout_currency` at its approval rate "
+        "(approved and paid buckets); null in pending",
+    )
     reason: str
     created_at: datetime
 
     @classmethod
-    def of(cls, row: LedgerEntry) -> LedgerEntryOut:
+    def of(cls, row: LedgerEntry, payout_currency: str | None = None) -> LedgerEntryOut:
         return cls(
             id=row.id,
             bucket=Bucket(row.bucket),
             entry_type=row.entry_type,
             amount=amount_text(row.amount, row.currency),
             currency=row.currency,
+            payout_amount=None
+            if row.payout_amount is None or payout_currency is None
+            else amount_text(row.payout_amount, payout_currency),
             reason=row.reason,
             created_at=row.created_at,
         )
@@ -57,6 +65,14 @@ class CommissionOut(BaseModel):
     occurred_at: datetime
     approvable_at: datetime | None
     approved_at: datetime | None
+    payout_currency: str | None = Field(
+        default=None, description="The partner's payout currency, fixed at approval"
+    )
+    payout_rate: str | None = Field(
+        default=None,
+        description="The ECB rate of the approval day from `currency` to `payout_currency`",
+    )
+    payout_rate_day: date | None = Field(default=None, description="The ECB day of the rate")
     created_at: datetime
 
     @classmethod
@@ -76,6 +92,11 @@ class CommissionOut(BaseModel):
             occurred_at=row.occurred_at,
             approvable_at=row.approvable_at,
             approved_at=row.approved_at,
+            payout_currency=row.payout_currency,
+            payout_rate=None
+            if row.payout_rate is None
+            else format(row.payout_rate.normalize(), "f"),
+            payout_rate_day=row.payout_rate_day,
             created_at=row.created_at,
         )
 
@@ -99,5 +120,5 @@ class CommissionDetail(CommissionOut):
             rule=dict(row.rule or {}),
             arithmetic=row.arithmetic,
             balances={k: amount_text(v, row.currency) for k, v in balances.items()},
-            entries=[LedgerEntryOut.of(entry) for entry in entries],
+            entries=[LedgerEntryOut.of(entry, row.payout_currency) for entry in entries],
         )

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from alliance.clock import utcnow
+from alliance.accounts.models import Partner
+from alliance.clock import as_utc, utcnow
 from alliance.commissions.models import (
     COMMISSION_TRANSITIONS,
     Bucket,
@@ -42,6 +43,7 @@ from alliance.errors import Conflict
 from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
 from alliance.notifications import outbox
+from alliance.payouts import fx
 
 if TYPE_CHECKING:
     from alliance.commissions.calculator import Quote
@@ -85,6 +87,42 @@ def bucket_values(session: Session, commission_id: str) -> dict[Bucket, Decimal]
     return found
 
 
+def _approved_values(session: Session, commission: Commission) -> tuple[Decimal, Decimal | None]:
+    """The approved bucket of a commission: (its sum, the sum of its payout-currency values,
+    None when any entry has none)."""
+    total, out = ZERO, ZERO
+    complete = True
+    rows = session.execute(
+        select(LedgerEntry.amount, LedgerEntry.payout_amount).where(
+            LedgerEntry.commission_id == commission.id,
+            LedgerEntry.bucket == Bucket.approved.value,
+        )
+    )
+    for amount, payout_amount in rows:
+        total += amount
+        if payout_amount is None:
+            complete = False
+        else:
+            out += payout_amount
+    return total, out if complete else None
+
+
+def payout_balances(session: Session, partner_id: str) -> dict[str, dict[str, Decimal]]:
+    """A partner's approved and paid money in its payout currency, at each commission's
+    approval rate: {"approved": {"EUR": ...}, "paid": {...}} (entries without a rate are
+    left out: `balances` has them in their own currency)."""
+    found: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    rows = session.execute(
+        select(LedgerEntry.bucket, Commission.payout_currency, LedgerEntry.payout_amount)
+        .join(Commission, Commission.id == LedgerEntry.commission_id)
+        .where(LedgerEntry.partner_id == partner_id, LedgerEntry.payout_amount.is_not(None))
+    )
+    for bucket, currency, amount in rows:
+        if currency is not None and amount is not None:
+            found[bucket][currency] = found[bucket].get(currency, ZERO) + amount
+    return {bucket: dict(per) for bucket, per in found.items()}
+
+
 def balances(session: Session, partner_id: str) -> dict[str, dict[str, Decimal]]:
     """A partner's money by bucket and currency: {"approved": {"EUR": Decimal(...)}}."""
     found: dict[str, dict[str, Decimal]] = defaultdict(dict)
@@ -121,15 +159,20 @@ def _append(
     now: datetime | None = None,
     *,
     check: bool = True,
+    payout_amount: Decimal | None = None,
 ) -> bool:
     """Append one entry unless its key exists already or it moves nothing. True if written.
 
     `check=False` skips the look-up for an entry of a commission created in this transaction
-    (nothing can exist yet); the unique index still refuses a duplicate."""
+    (nothing can exist yet); the unique index still refuses a duplicate. Entries of the
+    approved and paid buckets carry their value in the payout currency at the commission's
+    approval rate (`payout_amount` given: that value exactly)."""
     if amount == ZERO:
         return False
     if check and session.scalar(_ENTRY_BY_KEY, {"key": key}) is not None:
         return False
+    if payout_amount is None and bucket is not Bucket.pending:
+        payout_amount = _in_payout_currency(commission, amount)
     session.add(
         LedgerEntry(
             id=new_id(PREFIXES["ledger"]),
@@ -140,12 +183,39 @@ def _append(
             bucket=bucket.value,
             entry_type=entry_type.value,
             amount=amount,
+            payout_amount=payout_amount,
             idempotency_key=key,
             reason=reason[:500],
             created_at=now or utcnow(),
         )
     )
     return True
+
+
+def _in_payout_currency(commission: Commission, amount: Decimal) -> Decimal | None:
+    """`amount` of the commission's currency in the partner's payout currency at the rate
+    fixed at approval, rounded half-even; None before approval or without a rate."""
+    if commission.payout_rate is None or commission.payout_currency is None:
+        return None
+    return round_money(amount * commission.payout_rate, commission.payout_currency)
+
+
+def _fix_payout_rate(session: Session, commission: Commission, now: datetime) -> None:
+    """At approval: the partner's payout currency and the ECB rate of the approval day
+    (docs/exchange-rates.md). Without an ECB rate the commission is still approved; its
+    payout-currency values stay empty, so `payout_balances` leaves it out until a rate is
+    imported (and a payout run must hold it, saying why)."""
+    currency = session.scalar(
+        select(Partner.payout_currency).where(Partner.id == commission.partner_id)
+    )
+    if currency is None:
+        return
+    commission.payout_currency = currency
+    try:
+        rate = fx.quote(session, commission.currency, currency, as_utc(now).date())
+    except fx.NoRate:
+        return
+    commission.payout_rate, commission.payout_rate_day = rate.rate, rate.day
 
 
 def _move(commission: Commission, target: CommissionStatus) -> None:
@@ -317,6 +387,7 @@ def _approve_one(session: Session, commission: Commission, now: datetime) -> Non
         outbox.commission_changed(session, "commission.reversed", commission)
         return
     moving = buckets[Bucket.pending]
+    _fix_payout_rate(session, commission, now)
     # Entries are stamped with the wall clock (when they were written); `now` is only the
     # moment the lock periods are measured against.
     _append(
@@ -449,7 +520,9 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
     if commission.status == CommissionStatus.paid:
         return commission
     _move(commission, CommissionStatus.paid)
-    approved = bucket_values(session, commission.id)[Bucket.approved]
+    approved, approved_out = _approved_values(session, commission)
+    # The payout-currency values move as booked, not re-converted: the approved bucket nets
+    # to exactly zero in both currencies.
     _append(
         session,
         commission,
@@ -458,6 +531,7 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
         -approved,
         f"{commission.id}:pay:{payout_ref}:approved",
         f"paid in {payout_ref}",
+        payout_amount=None if approved_out is None else -approved_out,
     )
     _append(
         session,
@@ -467,6 +541,7 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
         approved,
         f"{commission.id}:pay:{payout_ref}:paid",
         f"paid in {payout_ref}",
+        payout_amount=approved_out,
     )
     outbox.commission_changed(session, "commission.paid", commission, payout_reference=payout_ref)
     return commission

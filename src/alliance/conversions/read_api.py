@@ -84,7 +84,7 @@ class ConversionOut(BaseModel):
             tax_amount=money(row.tax_amount),
             shipping_amount=money(row.shipping_amount),
             refunded_amount=money(row.refunded_amount),
-            fx_rate=None if row.fx_rate is None else str(row.fx_rate.normalize()),
+            fx_rate=None if row.fx_rate is None else format(row.fx_rate.normalize(), "f"),
             fx_day=row.fx_day,
             items=list(row.items or []),
             click_id=row.click_id,
