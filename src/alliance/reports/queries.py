@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from alliance.accounts.models import AccountKind, Partner
@@ -59,7 +59,7 @@ from alliance.reports.schemas import (
     TransactionCommission,
     TransactionsPage,
 )
-from alliance.tracking.models import Click, Link
+from alliance.tracking.models import Click, Link, valid_click
 
 ORDER_KINDS = (ConversionKind.sale.value, ConversionKind.lead.value)
 # Ledger movements that give commission back because the order was refunded.
@@ -294,6 +294,7 @@ def _traffic_row(key: str | None, label: str | None, counts: Sequence[Any]) -> T
         clicks=clicks,
         unique_visitors=uniques,
         valid_clicks=valid,
+        invalid_clicks=clicks - valid,
         bot_clicks=clicks - valid,
         unique_valid_visitors=unique_valid,
     )
@@ -339,7 +340,7 @@ def traffic_counts_raw(
         conds.append(facts.c.country == q.filters.country)
     if q.filters.device is not None:
         conds.append(facts.c.device == q.filters.device)
-    valid = not_(facts.c.is_bot)
+    valid = facts.c.valid.is_(True)
     columns = [
         func.count(),
         func.coalesce(func.sum(case((valid, 1), else_=0)), 0),
@@ -378,7 +379,7 @@ def valid_clicks_by_raw(
     session: Session, q: ReportQuery, group: str | None
 ) -> dict[str | None, int]:
     """Valid clicks per group key (day, partner, program, ...) or in total (key None)."""
-    where = [*_click_where(q), not_(Click.is_bot)]
+    where = [*_click_where(q), valid_click(Click.is_bot, Click.invalid_reason)]
     if group is None:
         return {None: int(session.scalar(select(func.count()).where(*where)) or 0)}
     key = _traffic_key(session, TrafficGroup(group)).label("k")
