@@ -305,9 +305,7 @@ def test_other_country_without_fallback_lands_on_the_landing_url(
     assert stored(response).invalid_reason == "country_not_allowed"
 
 
-def test_programs_without_countries_take_every_country(
-    proxied: httpx.Client, db_url: str
-) -> None:
+def test_programs_without_countries_take_every_country(proxied: httpx.Client, db_url: str) -> None:
     link = make_link(fallback_url="https://intl.example/")  # a fallback alone changes nothing
     click = stored(proxied.get(f"/c/{link.code}", headers=from_ip(US_IP)))
     assert (click.country, click.invalid_reason, click.landing_url) == (
