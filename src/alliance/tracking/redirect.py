@@ -243,7 +243,7 @@ class RedirectHandler:
             # refuse most mobile traffic, and the report shows such clicks as "unknown".
             country = visitor.country_of(ip)
             country_known = True
-            if country is not None and country not in link.allowed_countries:
+            if visitor.country_not_allowed(link.allowed_countries, country):
                 landing = link.fallback_url
                 invalid_reason = COUNTRY_NOT_ALLOWED
         if landing is None:
