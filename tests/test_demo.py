@@ -11,16 +11,19 @@ from alliance.db.engine import reading
 from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
 from alliance.notifications.models import WebhookEvent
-from alliance.programs.models import Program
+from alliance.programs.models import CommissionTerms, Program
 from alliance.reports import queries
 from alliance.reports.models import RollupState
 from alliance.reports.schemas import TrafficGroup
+from alliance.tracking.models import Click, Link
 
 
 def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     summary = build(days=10, scale=0.1, seed=7)
     assert summary.programs >= 6 and len(summary.partner_keys) >= 25
     assert summary.clicks > 0 and summary.bot_clicks > 0
+    # Geo-targeting: some visitors come from outside a limited program's countries.
+    assert summary.geo_rejected_clicks > 0
     assert summary.conversions > 0 and summary.completed > 0
     # Store orders arrive as signed Shopify and Stripe webhooks, and all of them verify.
     assert summary.store_orders > 0
@@ -101,3 +104,30 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
         raw = queries.traffic_report_raw(session, q, TrafficGroup.program)
     assert rolled == raw
     assert rolled.totals.clicks == summary.clicks
+    # Clicks from outside a program's countries are stored invalid, landed on its fallback,
+    # and the reports count them as invalid clicks (bots too), never as valid ones.
+    assert rolled.totals.invalid_clicks >= summary.geo_rejected_clicks
+    with reading() as session:
+        rejected = session.execute(
+            select(
+                Click.landing_url, Program.fallback_url, Program.allowed_countries, Click.country
+            )
+            .join(Program, Program.id == Click.program_id)
+            .where(Click.program_id.in_(programs), Click.invalid_reason == "country_not_allowed")
+        ).all()
+        per_country = session.scalars(
+            select(Link.country_urls).where(Link.program_id.in_(programs))
+        ).all()
+        overrides = [
+            rule
+            for rules in session.scalars(
+                select(CommissionTerms.rules).where(CommissionTerms.program_id.in_(programs))
+            )
+            for rule in rules.get("overrides", [])
+        ]
+    assert len(rejected) == summary.geo_rejected_clicks > 0
+    for landing, fallback, allowed, country in rejected:
+        assert fallback and landing.startswith(fallback + "?alclid=")
+        assert country not in allowed
+    assert any(urls for urls in per_country)
+    assert any("buyer_country" in rule["when"] for rule in overrides)

@@ -214,7 +214,8 @@ def demo(
     console.print(
         f"[green]demo network ready[/]: {summary.programs} programs, "
         f"{len(summary.partner_keys)} partners, {summary.links} links, "
-        f"{summary.clicks:,} clicks ({summary.bot_clicks:,} bots), "
+        f"{summary.clicks:,} clicks ({summary.bot_clicks:,} bots, "
+        f"{summary.geo_rejected_clicks:,} from countries a program does not allow), "
         f"{summary.conversions:,} conversions ({summary.completed:,} completed, "
         f"{summary.declined} declined, {summary.refunded_full} refunded, "
         f"{summary.refunded_partial} partly refunded; {summary.foreign_orders:,} paid in the "

@@ -222,3 +222,56 @@ def test_openapi_documents_the_endpoints_and_the_terms_shape(http: httpx.Client)
     assert commission["properties"]["type"]["enum"] == ["cps", "cpo", "cpl", "cpc"]
     assert "tiers" in commission["properties"] and commission["examples"]
     assert "$defs" not in str(commission)
+
+
+def test_fallback_url_for_other_countries_is_set_changed_and_cleared(
+    http: httpx.Client, operator_key: str
+) -> None:
+    _, adv_key = make_advertiser(http, operator_key)
+    plain = make_program(http, adv_key)
+    assert plain["fallback_url"] is None  # none: other countries land on the landing URL
+    program = make_program(
+        http, adv_key, allowed_countries=["SE"], fallback_url="https://intl.example/en"
+    )
+    assert program["fallback_url"] == "https://intl.example/en"  # any host: the advertiser's
+    url = f"{API}/programs/{program['id']}"
+    changed = expect(
+        http.patch(url, json={"fallback_url": "https://intl.example/se"}, headers=auth(adv_key)),
+        200,
+    )
+    assert changed["fallback_url"] == "https://intl.example/se"
+    unchanged = expect(http.patch(url, json={"name": "Renamed"}, headers=auth(adv_key)), 200)
+    assert unchanged["fallback_url"] == "https://intl.example/se"
+    cleared = expect(http.patch(url, json={"fallback_url": None}, headers=auth(adv_key)), 200)
+    assert cleared["fallback_url"] is None
+    read = expect(http.get(url, headers=auth(adv_key)), 200)
+    assert read["fallback_url"] is None and read["allowed_countries"] == ["SE"]
+
+
+def test_a_bad_fallback_url_is_refused_naming_the_field(
+    http: httpx.Client, operator_key: str
+) -> None:
+    _, adv_key = make_advertiser(http, operator_key)
+    program = make_program(http, adv_key)
+    url = f"{API}/programs/{program['id']}"
+    for bad in (
+        "javascript:alert(1)",
+        "ftp://files.example/",
+        "not a url",
+        "https://" + "a" * 2050,
+    ):
+        problem = expect(http.patch(url, json={"fallback_url": bad}, headers=auth(adv_key)), 422)
+        assert problem["field"] == "fallback_url", (bad, problem)
+    created = http.post(
+        f"{API}/programs",
+        json={
+            "name": unique("Geo"),
+            "landing_url": "https://shop.example/",
+            "fallback_url": "//evil.example/",
+            "commission": {"type": "cps", "percent": "5"},
+        },
+        headers=auth(adv_key),
+    )
+    assert created.status_code == 422
+    assert created.headers["content-type"].startswith("application/problem+json")
+    assert created.json()["field"] == "fallback_url"

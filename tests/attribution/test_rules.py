@@ -404,3 +404,38 @@ def test_a_new_valid_click_always_wins_without_a_coupon(
     result = attribute(order(), [*clicks, newest])
     assert isinstance(result, Attribution)
     assert (result.partner_id, result.click_id) == (partner, "zz_newest")
+
+
+# --------------------------------------------------------------------------- geo-targeting
+
+
+def rejected(cid: str, partner: str, before: timedelta) -> ClickFact:
+    """A click the redirect sent to the program's fallback URL (country not allowed)."""
+    return ClickFact(cid, P, partner, T0 - before, False, "country_not_allowed")
+
+
+def test_a_click_from_a_country_not_allowed_never_wins() -> None:
+    result = attribute(
+        order(), [click("c1", "pa", timedelta(days=3)), rejected("c2", "pb", timedelta(days=1))]
+    )
+    assert isinstance(result, Attribution)
+    assert (result.partner_id, result.click_id) == ("pa", "c1")
+    assert verdicts(result) == [("c2", "country_not_allowed"), ("c1", "winner")]
+
+
+def test_only_clicks_from_countries_not_allowed_attribute_nothing() -> None:
+    result = attribute(order(), [rejected("c1", "pa", timedelta(days=1))])
+    assert isinstance(result, NoAttribution)
+    assert result.reason == "country_not_allowed"
+    assert verdicts(result) == [("c1", "country_not_allowed")]
+    # The coupon still works: geo-targeting rules out clicks, not the partner's coupon.
+    with_coupon = attribute(
+        order(coupon="pc", coupon_beats_click=False), [rejected("c1", "pa", timedelta(days=1))]
+    )
+    assert isinstance(with_coupon, Attribution) and with_coupon.method == "coupon"
+
+
+def test_a_rejected_bot_click_is_reported_as_a_bot() -> None:
+    bot = ClickFact("c1", P, "pa", T0 - timedelta(days=1), True, "country_not_allowed")
+    result = attribute(order(), [bot])
+    assert isinstance(result, NoAttribution) and verdicts(result) == [("c1", "bot")]

@@ -167,6 +167,7 @@ def test_traffic_csv_defuses_formulas(http: httpx.Client, operator_key: str, net
         "clicks",
         "unique_visitors",
         "valid_clicks",
+        "invalid_clicks",
         "bot_clicks",
         "unique_valid_visitors",
     ]

@@ -28,6 +28,8 @@ def make_link(
     country_urls: dict[str, Any] | None = None,
     default_subs: dict[str, Any] | None = None,
     cookie_window_days: int = 30,
+    allowed_countries: list[str] | None = None,
+    fallback_url: str | None = None,
 ) -> LinkSetup:
     """An advertiser, a program, a partner approved in it and one tracking link."""
     advertiser_id, program_id = new_id("adv"), new_id("prg")
@@ -47,6 +49,8 @@ def make_link(
                 landing_url=landing_url,
                 cookie_window_days=cookie_window_days,
                 deeplink_domains=deeplink_domains or [],
+                allowed_countries=allowed_countries or [],
+                fallback_url=fallback_url,
                 postback_token=new_id("tok"),
             )
         )

@@ -245,3 +245,71 @@ def test_forwarded_for_is_ignored_unless_trusted(http: httpx.Client, db_url: str
     response = http.get(f"/c/{link.code}", headers={**BROWSER, "X-Forwarded-For": GB_IP})
     assert response.headers["location"].startswith("https://shop.example/?alclid=")
     assert stored(response).country is None
+
+
+DE_IP, US_IP = "85.214.132.117", "8.8.8.8"
+
+
+def from_ip(ip: str) -> dict[str, str]:
+    """Headers of a browser behind our trusted proxy, seen from `ip`."""
+    return {**BROWSER, "X-Forwarded-For": ip}
+
+
+def test_geo_targeted_program_sends_other_countries_to_the_fallback_as_invalid_clicks(
+    proxied: httpx.Client, db_url: str
+) -> None:
+    link = make_link(
+        landing_url="https://shop.example/",
+        deeplink_domains=["outlet.example"],
+        allowed_countries=["DE", "GB"],
+        fallback_url="https://intl.example/welcome?from=alliance",
+        country_urls={"GB": "https://shop.example/uk", "US": "https://shop.example/us"},
+    )
+
+    # An allowed country: its per-link landing page wins, the click is valid.
+    from_gb = proxied.get(f"/c/{link.code}", headers=from_ip(GB_IP))
+    assert from_gb.headers["location"].startswith("https://shop.example/uk?alclid=")
+    gb = stored(from_gb)
+    assert (gb.country, gb.invalid_reason, gb.is_bot) == ("GB", None, False)
+
+    # Allowed without a per-country page: the default landing, valid.
+    from_de = proxied.get(f"/c/{link.code}", headers=from_ip(DE_IP))
+    assert from_de.headers["location"].startswith("https://shop.example/?alclid=")
+    assert stored(from_de).invalid_reason is None
+
+    # Another country: the fallback (even though the link has a US page, and even with a
+    # deep link), the click is kept with its country and marked so it earns nothing.
+    from_us = proxied.get(
+        f"/c/{link.code}?url=https://outlet.example/sale&sub1=x", headers=from_ip(US_IP)
+    )
+    assert from_us.status_code == 302
+    location = from_us.headers["location"]
+    assert location.startswith("https://intl.example/welcome?from=alliance&alclid=clk_")
+    us = stored(from_us)
+    assert (us.country, us.invalid_reason, us.is_bot) == ("US", "country_not_allowed", False)
+    assert (us.landing_url, us.sub1) == ("https://intl.example/welcome?from=alliance", "x")
+    assert cookie_parts(from_us)["name"] == f"alc_{link.program_id}"
+
+    # Unknown country (loopback; the same for IPv6, which the offline table does not cover):
+    # let through, valid.
+    unknown = stored(proxied.get(f"/c/{link.code}", headers=BROWSER))
+    assert (unknown.country, unknown.invalid_reason) == (None, None)
+
+
+def test_other_country_without_fallback_lands_on_the_landing_url(
+    proxied: httpx.Client, db_url: str
+) -> None:
+    link = make_link(landing_url="https://shop.example/home", allowed_countries=["SE"])
+    response = proxied.get(f"/c/{link.code}", headers=from_ip(GB_IP))
+    assert response.headers["location"].startswith("https://shop.example/home?alclid=")
+    assert stored(response).invalid_reason == "country_not_allowed"
+
+
+def test_programs_without_countries_take_every_country(proxied: httpx.Client, db_url: str) -> None:
+    link = make_link(fallback_url="https://intl.example/")  # a fallback alone changes nothing
+    click = stored(proxied.get(f"/c/{link.code}", headers=from_ip(US_IP)))
+    assert (click.country, click.invalid_reason, click.landing_url) == (
+        "US",
+        None,
+        "https://shop.example/",
+    )

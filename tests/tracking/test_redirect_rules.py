@@ -29,6 +29,7 @@ def entry(**program: Any) -> CachedLink:
     fields: dict[str, Any] = {
         "id": "prg_1", "landing_url": "https://shop.example/start",
         "deeplink_domains": ["Partner-Shop.example", ".outlet.example"], "cookie_window_days": 7,
+        "allowed_countries": [], "fallback_url": None,
     }  # fmt: skip
     fields.update(program)
     return build_entry(cast(Link, link), cast(Program, SimpleNamespace(**fields)))
@@ -43,6 +44,16 @@ def test_build_entry() -> None:
     assert e.default_subs == ("dflt1", None, "42", None, None)
     assert e.cookie_max_age == 7 * 86400
     assert e.cookie_name == b"alc_prg_1"
+    assert e.allowed_countries == frozenset()  # every country
+    assert e.fallback_url == "https://shop.example/start"  # no fallback: the landing URL
+
+
+def test_build_entry_geo_targeting() -> None:
+    e = entry(allowed_countries=["se", "NO"], fallback_url="https://intl.example/ö")
+    assert e.allowed_countries == {"SE", "NO"}
+    assert e.fallback_url == "https://intl.example/%C3%B6"  # header-safe, any host allowed
+    # A stored fallback that is not a web URL is ignored: the landing URL is used instead.
+    assert entry(fallback_url="javascript:alert(1)").fallback_url == "https://shop.example/start"
 
 
 @pytest.mark.parametrize(

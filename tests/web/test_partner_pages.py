@@ -502,3 +502,35 @@ def test_creatives_make_a_link_only_for_members_who_may_write(
     finally:
         read_only.close()
         owner.close()
+
+
+def test_a_link_with_landing_pages_per_country(world: World, me: Browser) -> None:
+    label = f"geo-{world.tag}"
+    answer = me.post(
+        "/partner/links",
+        {
+            "program_id": world.cps["id"],
+            "label": label,
+            "country_urls": "de https://shop.example/de\n\nAT=https://shop.example/at\n",
+        },
+        token_from="/partner/links",
+    )
+    assert answer.status_code == 303, answer.text[:2000]
+    link_id = answer.headers["location"].rsplit("#", 1)[1]
+    body = page(me, answer.headers["location"].split("#")[0])
+    block = body[body.index(f'id="{link_id}"') :]
+    block = block[: block.index("</li>")]
+    shown = text_of(block)
+    assert "Per country:" in shown
+    assert "AT → https://shop.example/at" in shown and "DE → https://shop.example/de" in shown
+
+
+def test_country_url_refusals_name_the_field(world: World, me: Browser) -> None:
+    for bad in ("DE", "XX https://shop.example/x", "DE https://evil.example/", "DE javascript:x"):
+        answer = me.post(
+            "/partner/links",
+            {"program_id": world.cps["id"], "country_urls": bad},
+            token_from="/partner/links",
+        )
+        assert answer.status_code in (400, 422), (bad, answer.status_code)
+        assert "(field: country_urls)" in text_of(answer.text), bad

@@ -16,13 +16,18 @@ back who earns the order and why. The decisions (ADR 0004):
   Otherwise the click winner wins and the coupon owner is the fallback when no valid click.
 * **Customer binding.** Only when there is neither a valid click nor a coupon.
 * **No attribution.** The most specific reason: some non-bot click of the program before the
-  order exists but all are older than W → ``outside_window``; otherwise some bot click of the
-  program before the order exists → ``bot_only``; otherwise ``no_click``.
+  order exists but all are older than W → ``outside_window``; otherwise some click from a
+  country the program does not allow → ``country_not_allowed``; otherwise some bot click of
+  the program before the order exists → ``bot_only``; otherwise ``no_click``.
+* **Invalid clicks.** A click stored with an ``invalid_reason`` (the redirect sent a visitor
+  from a country outside the program's countries to its fallback URL, ADR 0011) is never
+  valid, exactly like a bot click; its verdict is the reason.
 
 Every click passed in appears in ``path``, newest first (ties: larger id first), with one
 verdict each, decided in this order: ``other_program``, ``after_order``, ``bot``,
-``outside_window``, then ``winner`` for the click that earned the order and ``superseded``
-for valid clicks that lost (to a newer click, or to a coupon that beats clicks).
+``country_not_allowed``, ``outside_window``, then ``winner`` for the click that earned the
+order and ``superseded`` for valid clicks that lost (to a newer click, or to a coupon that
+beats clicks).
 Callers normally pass only the program's own clicks: ``path`` is shown to the program's
 advertiser in the transaction report, so clicks of other programs should not be handed in
 when the path is stored (they never change the outcome either way).
@@ -35,8 +40,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-Verdict = Literal["winner", "superseded", "bot", "outside_window", "other_program", "after_order"]
-NoAttributionReason = Literal["no_click", "outside_window", "bot_only"]
+Verdict = Literal[
+    "winner",
+    "superseded",
+    "bot",
+    "country_not_allowed",
+    "outside_window",
+    "other_program",
+    "after_order",
+]
+NoAttributionReason = Literal["no_click", "outside_window", "country_not_allowed", "bot_only"]
 AttributionMethod = Literal["click", "coupon", "customer"]
 
 
@@ -49,6 +62,8 @@ class ClickFact:
     partner_id: str
     occurred_at: datetime
     is_bot: bool
+    # tracking.models.InvalidReason of a non-bot click that must earn nothing, else None.
+    invalid_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,9 @@ def _verdict_before_choice(order: OrderFacts, click: ClickFact) -> Verdict | Non
         return "after_order"
     if click.is_bot:
         return "bot"
+    if click.invalid_reason is not None:
+        # Only one reason exists today; an unknown one is still never valid.
+        return "country_not_allowed"
     if age > order.window:
         return "outside_window"
     return None
@@ -157,6 +175,12 @@ def attribute(order: OrderFacts, clicks: Sequence[ClickFact]) -> Attribution | N
         return NoAttribution(
             reason="outside_window",
             detail=f"the program's clicks are all older than the {days:g}-day window",
+            path=path,
+        )
+    if "country_not_allowed" in verdicts:
+        return NoAttribution(
+            reason="country_not_allowed",
+            detail="the program's clicks before the order came from countries it does not allow",
             path=path,
         )
     if "bot" in verdicts:

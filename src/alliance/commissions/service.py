@@ -564,7 +564,7 @@ def accrue_clicks(session: Session, day: date) -> int:
     from alliance.commissions.calculator import quote_clicks
     from alliance.commissions.terms import parse_terms
     from alliance.programs.models import Enrollment, EnrollmentStatus
-    from alliance.tracking.models import Click
+    from alliance.tracking.models import Click, valid_click
 
     start = datetime.combine(day, time.min, tzinfo=UTC)
     end = start + timedelta(days=1)
@@ -586,7 +586,7 @@ def accrue_clicks(session: Session, day: date) -> int:
                 Click.program_id == program.id,
                 Click.occurred_at >= start,
                 Click.occurred_at < end,
-                Click.is_bot.is_(False),
+                valid_click(Click.is_bot, Click.invalid_reason),
                 Enrollment.status == EnrollmentStatus.approved.value,
             )
             .group_by(Click.partner_id)

@@ -96,9 +96,16 @@ _EXISTING = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-# Column selects, not entities: attribution needs five values, and loading Click objects
+# Column selects, not entities: attribution needs six values, and loading Click objects
 # cost more than the queries themselves.
-_CLICK_FACT = (Click.id, Click.program_id, Click.partner_id, Click.occurred_at, Click.is_bot)
+_CLICK_FACT = (
+    Click.id,
+    Click.program_id,
+    Click.partner_id,
+    Click.occurred_at,
+    Click.is_bot,
+    Click.invalid_reason,
+)
 _NAMED_CLICK = select(*_CLICK_FACT).where(Click.id == bindparam("click_id"))
 _IN_WINDOW = (
     Click.program_id == bindparam("program_id"),
@@ -371,7 +378,7 @@ def _named_click(session: Session, program: Program, click_id: str) -> ClickFact
         raise Rejected(
             "click_other_program", "the click belongs to another program", field="click_id"
         )
-    return ClickFact(*row[:5])
+    return ClickFact(*row[:6])
 
 
 def _plan_create(

@@ -42,9 +42,9 @@ from alliance.programs.service import (
 )
 from alliance.reports import rollups
 from alliance.settings import get_settings
-from alliance.tracking.models import Click, Link
+from alliance.tracking.models import Click, InvalidReason, Link
 from alliance.tracking.service import create_link
-from alliance.tracking.visitor import classify_user_agent, hash_ip
+from alliance.tracking.visitor import classify_user_agent, country_not_allowed, hash_ip
 
 from .network import (
     ADVERTISERS,
@@ -84,6 +84,7 @@ class DemoSummary:
     links: int = 0
     clicks: int = 0
     bot_clicks: int = 0
+    geo_rejected_clicks: int = 0  # from countries a program does not allow: sent to its fallback
     conversions: int = 0
     completed: int = 0
     declined: int = 0
@@ -231,6 +232,7 @@ def _cast(
                     cookie_window_days=program_spec.cookie_window_days,
                     lock_period_days=program_spec.lock_period_days,
                     allowed_countries=list(program_spec.allowed_countries),
+                    fallback_url=program_spec.fallback_url,
                     deeplink_domains=list(program_spec.deeplink_domains),
                     attribution_priority=program_spec.attribution_priority,
                     description=program_spec.description,
@@ -275,6 +277,7 @@ def _cast(
                 group=partner_spec.group,
             )
             for label, subs in _link_plan(partner_spec, rng):
+                first_link = f"{partner.id}:{program_key}" not in links
                 link = create_link(
                     session,
                     run.program,
@@ -282,7 +285,8 @@ def _cast(
                     landing_url=None,
                     label=label,
                     default_subs=subs,
-                    country_urls={},
+                    # A partner's first link of a program shows per-country landing pages.
+                    country_urls=dict(run.spec.country_urls) if first_link else {},
                 )
                 links.setdefault(f"{partner.id}:{program_key}", []).append(link)
                 summary.links += 1
@@ -362,6 +366,9 @@ def _slug(name: str) -> str:
 # --- clicks ------------------------------------------------------------------------------------
 
 
+COUNTRY_NOT_ALLOWED = InvalidReason.country_not_allowed.value
+
+
 def _clicks(
     runs: dict[str, _ProgramRun],
     partners: dict[str, tuple[str, DemoPartner]],
@@ -422,6 +429,12 @@ def _clicks(
                 device, is_bot = classified[user_agent]
                 click_id = new_id(PREFIXES["click"], at)
                 subs = link.default_subs
+                # The redirect's geo-targeting, applied to the generated visitor's country.
+                rejected = country_not_allowed(run.program.allowed_countries, country)
+                if rejected:
+                    landing = run.program.fallback_url or run.program.landing_url
+                else:
+                    landing = (link.country_urls or {}).get(country) or run.program.landing_url
                 rows.append(
                     {
                         "id": click_id,
@@ -435,7 +448,7 @@ def _clicks(
                         "sub3": None,
                         "sub4": None,
                         "sub5": None,
-                        "landing_url": f"{run.program.landing_url}?alclid={click_id}",
+                        "landing_url": f"{landing}?alclid={click_id}",
                         "country": country,
                         "device": device,
                         "user_agent": user_agent[:512],
@@ -445,12 +458,14 @@ def _clicks(
                         or None,
                         "ip_hash": hash_ip(secret, ip),
                         "is_bot": is_bot,
+                        "invalid_reason": COUNTRY_NOT_ALLOWED if rejected else None,
                     }
                 )
                 summary.clicks += 1
                 summary.bot_clicks += int(is_bot)
-                if is_bot:
-                    continue
+                summary.geo_rejected_clicks += int(rejected)
+                if is_bot or rejected:
+                    continue  # earns nothing: no order follows it
                 orders.extend(
                     _maybe_orders(
                         run,

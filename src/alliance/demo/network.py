@@ -21,6 +21,10 @@ class DemoProgram:
     lock_period_days: int = 14
     deeplink_domains: tuple[str, ...] = ()
     allowed_countries: tuple[str, ...] = ()
+    # Where visitors from other countries go (geo-targeting); None = the landing URL.
+    fallback_url: str | None = None
+    # Per-country landing pages of the program's first link (on the program's site).
+    country_urls: tuple[tuple[str, str], ...] = ()
     attribution_priority: str = "coupon"
     # Typical order value in the program currency and how often a valid click converts.
     order_value: tuple[int, int] = (300, 1500)
@@ -104,13 +108,22 @@ ADVERTISERS: tuple[DemoAdvertiser, ...] = (
                 commission={
                     "type": "cps",
                     "percent": "10",
-                    "overrides": [{"when": {"partner_group": "vip"}, "percent": "15"}],
+                    "overrides": [
+                        {"when": {"partner_group": "vip"}, "percent": "15"},
+                        # Austrian buyers: a launch bonus for the new Vienna warehouse.
+                        {"when": {"buyer_country": "AT"}, "percent": "12"},
+                    ],
                     "cap_per_order": "25.00",
                 },
                 category="food",
                 cookie_window_days=45,
                 lock_period_days=30,
                 allowed_countries=("DE", "AT", "CH", "NL", "SE", "DK"),
+                fallback_url="https://kaffee-berlin.example/international",
+                country_urls=(
+                    ("AT", "https://kaffee-berlin.example/shop/oesterreich"),
+                    ("CH", "https://kaffee-berlin.example/shop/schweiz"),
+                ),
                 order_value=(18, 140),
                 conversion_rate=0.04,
                 categories=("beans", "equipment", "subscription"),
@@ -148,6 +161,7 @@ ADVERTISERS: tuple[DemoAdvertiser, ...] = (
                 lock_period_days=30,
                 attribution_priority="click",
                 allowed_countries=("US", "CA"),
+                fallback_url="https://brooklynsleep.example/ships-to",
                 order_value=(250, 2400),
                 conversion_rate=0.012,
                 categories=("mattress", "bedding", "pillows"),

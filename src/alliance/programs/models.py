@@ -28,8 +28,11 @@ class Program(Base):
     landing_url: Mapped[str] = mapped_column(String(2048))
     cookie_window_days: Mapped[int] = mapped_column(default=30)
     lock_period_days: Mapped[int] = mapped_column(default=30)
-    # ISO 3166 alpha-2 codes; empty list = every country.
+    # ISO 3166 alpha-2 codes; empty list = every country. A click from another country is
+    # sent to `fallback_url` and stored as invalid (docs/adr/0011-geo-targeting.md).
     allowed_countries: Mapped[list[str]] = mapped_column(default=list)
+    # Where visitors from countries outside `allowed_countries` go; None = the landing URL.
+    fallback_url: Mapped[str | None] = mapped_column(String(2048))
     # Hosts a deep link (`url=`) may point to, besides the landing URL's own host.
     deeplink_domains: Mapped[list[str]] = mapped_column(default=list)
     store_wide: Mapped[bool] = mapped_column(default=True)

@@ -96,7 +96,14 @@ class ProgramCreate(BaseModel):
     cookie_window_days: int = Field(default=30, ge=1, le=365)
     lock_period_days: int = Field(default=30, ge=0, le=365)
     allowed_countries: Annotated[list[Country], Field(max_length=250)] = Field(
-        default_factory=list, description="ISO alpha-2 codes; empty = every country"
+        default_factory=list,
+        description="ISO alpha-2 codes; empty = every country. Clicks from other countries "
+        "go to fallback_url and earn nothing",
+    )
+    fallback_url: Url | None = Field(
+        default=None,
+        description="Where visitors from countries outside allowed_countries are sent "
+        "(any http(s) URL, e.g. an international store). Default: the landing URL",
     )
     deeplink_domains: Annotated[list[Hostname], Field(max_length=50)] = Field(
         default_factory=list, description="Hosts a deep link may point to besides the landing"
@@ -118,6 +125,10 @@ class ProgramUpdate(BaseModel):
     cookie_window_days: int | None = Field(default=None, ge=1, le=365)
     lock_period_days: int | None = Field(default=None, ge=0, le=365)
     allowed_countries: Annotated[list[Country], Field(max_length=250)] | None = None
+    fallback_url: Url | None = Field(
+        default=None,
+        description="null removes it: visitors from other countries then go to the landing URL",
+    )
     deeplink_domains: Annotated[list[Hostname], Field(max_length=50)] | None = None
     store_wide: bool | None = None
     attribution_priority: AttributionPriority | None = None
@@ -161,6 +172,9 @@ class ProgramOut(BaseModel):
     cookie_window_days: int
     lock_period_days: int
     allowed_countries: list[str]
+    fallback_url: str | None = Field(
+        description="Where visitors from other countries go; null = the landing URL"
+    )
     deeplink_domains: list[str]
     store_wide: bool
     attribution_priority: AttributionPriority
@@ -184,6 +198,7 @@ class ProgramOut(BaseModel):
             cookie_window_days=row.cookie_window_days,
             lock_period_days=row.lock_period_days,
             allowed_countries=list(row.allowed_countries or []),
+            fallback_url=row.fallback_url,
             deeplink_domains=list(row.deeplink_domains or []),
             store_wide=row.store_wide,
             attribution_priority=AttributionPriority(row.attribution_priority),

@@ -47,6 +47,7 @@ def create_program(
         cookie_window_days=data.cookie_window_days,
         lock_period_days=data.lock_period_days,
         allowed_countries=_unique(data.allowed_countries),
+        fallback_url=data.fallback_url,
         deeplink_domains=_unique(data.deeplink_domains),
         store_wide=data.store_wide,
         attribution_priority=data.attribution_priority.value,
@@ -70,11 +71,16 @@ def create_program(
     return program, terms
 
 
+# Fields of ProgramUpdate whose null is a value, not a mistake.
+NULLABLE_UPDATES = frozenset({"fallback_url"})
+
+
 def update_program(session: Session, program: Program, data: ProgramUpdate) -> Program:
-    """Apply the fields the client sent; an explicit null is refused, not stored."""
+    """Apply the fields the client sent; an explicit null is refused, not stored (except for
+    the optional fallback URL, where null means "none: use the landing URL")."""
     for name in sorted(data.model_fields_set):
         value: Any = getattr(data, name)
-        if value is None:
+        if value is None and name not in NULLABLE_UPDATES:
             raise InvalidInput(f"{name} cannot be null", field=name)
         if name in ("allowed_countries", "deeplink_domains"):
             value = _unique(value)

@@ -181,7 +181,12 @@ def traffic(
         report = queries.traffic_report(session, q, group_by)
         rows = [export.traffic_record(r) for r in [*report.rows, report.totals]]
         rows[-1]["group"] = "TOTAL"
-        return "Traffic", export.TRAFFIC_COLUMNS, rows if not as_csv else rows[:-1]
+        if as_csv:
+            return "Traffic", export.TRAFFIC_COLUMNS, rows[:-1]
+        # On a terminal the older name bot_clicks (always equal to invalid_clicks) would only
+        # take the width the other figures need; the CSV keeps it for existing scripts.
+        shown = [c for c in export.TRAFFIC_COLUMNS if c != "bot_clicks"]
+        return "Traffic", shown, rows
 
     _run(start, end, program, partner, sub1, country, device, build, as_csv)
 

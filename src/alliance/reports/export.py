@@ -33,6 +33,7 @@ TRAFFIC_COLUMNS = (
     "clicks",
     "unique_visitors",
     "valid_clicks",
+    "invalid_clicks",
     "bot_clicks",
     "unique_valid_visitors",
 )

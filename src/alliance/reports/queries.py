@@ -33,7 +33,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    not_,
     or_,
     select,
 )
@@ -72,7 +71,7 @@ from alliance.reports.schemas import (
     TransactionCommission,
     TransactionsPage,
 )
-from alliance.tracking.models import Click, Link
+from alliance.tracking.models import Click, Link, valid_click
 
 ORDER_KINDS = (ConversionKind.sale.value, ConversionKind.lead.value)
 # Ledger movements that give commission back because the order was refunded.
@@ -324,6 +323,7 @@ def _traffic_row(key: str | None, label: str | None, counts: Sequence[Any]) -> T
         clicks=clicks,
         unique_visitors=uniques,
         valid_clicks=valid,
+        invalid_clicks=clicks - valid,
         bot_clicks=clicks - valid,
         unique_valid_visitors=unique_valid,
     )
@@ -369,7 +369,7 @@ def traffic_counts_raw(
         conds.append(facts.c.country == q.filters.country)
     if q.filters.device is not None:
         conds.append(facts.c.device == q.filters.device)
-    valid = not_(facts.c.is_bot)
+    valid = facts.c.valid.is_(True)
     columns = [
         func.count(),
         func.coalesce(func.sum(case((valid, 1), else_=0)), 0),
@@ -408,7 +408,7 @@ def valid_clicks_by_raw(
     session: Session, q: ReportQuery, group: str | None
 ) -> dict[str | None, int]:
     """Valid clicks per group key (day, partner, program, ...) or in total (key None)."""
-    where = [*_click_where(q), not_(Click.is_bot)]
+    where = [*_click_where(q), valid_click(Click.is_bot, Click.invalid_reason)]
     if group is None:
         return {None: int(session.scalar(select(func.count()).where(*where)) or 0)}
     key = _traffic_key(session, TrafficGroup(group)).label("k")

@@ -52,7 +52,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    not_,
     or_,
     select,
     text,
@@ -89,7 +88,7 @@ from alliance.reports.models import (
     ReportChange,
     RollupState,
 )
-from alliance.tracking.models import Click
+from alliance.tracking.models import Click, is_valid_click, valid_click
 
 # A click is committed within this long of the time in its id (the click writer commits a
 # batch within milliseconds; a SQLite writer may wait up to its 10 s busy timeout). The
@@ -392,13 +391,15 @@ def click_facts(session: Session, where: Sequence[ColumnElement[bool]]) -> Any:
     """Per click: its dimensions and whether it is a unique (valid) click, in SQL.
 
     A click is unique when it is the first (by time, then id) of its (program, partner,
-    visitor, UTC day); unique valid when it is the first non-bot one. Both engines have
+    visitor, UTC day); unique valid when it is the first valid one (neither a bot nor
+    marked with an invalid reason such as a country the program does not allow). Both engines have
     ROW_NUMBER(). `where` must select whole partitions (whole days, whole programs or
     partners), or the first click of a partition could be left out.
     """
     day = day_expr(session, Click.occurred_at)
     order = (Click.occurred_at, Click.id)
     group = (Click.program_id, Click.partner_id, Click.visitor_id, day)
+    valid = valid_click(Click.is_bot, Click.invalid_reason)
     return (
         select(
             day.label("day"),
@@ -409,10 +410,9 @@ def click_facts(session: Session, where: Sequence[ColumnElement[bool]]) -> Any:
             Click.country,
             Click.device,
             Click.is_bot,
+            valid.label("valid"),
             func.row_number().over(partition_by=group, order_by=order).label("rn"),
-            func.row_number()
-            .over(partition_by=(*group, Click.is_bot), order_by=order)
-            .label("rn_valid"),
+            func.row_number().over(partition_by=(*group, valid), order_by=order).label("rn_valid"),
         )
         .where(*where)
         .subquery()
@@ -445,7 +445,7 @@ def _count_clicks(
         "device": func.coalesce(facts.c.device, NONE),
     }
     keys = [facts.c.day, *(dims[d] for d in TRAFFIC_FULL.dims)]
-    valid = not_(facts.c.is_bot)
+    valid = facts.c.valid.is_(True)
     counted = select(
         keys[0],
         literal(1, SmallInteger()),
@@ -486,6 +486,7 @@ _CLICK_COLUMNS = (
     Click.country,
     Click.device,
     Click.is_bot,
+    Click.invalid_reason,
 )
 ClickKey = tuple[date, str, str, str, str | None, str | None, str]  # day .. device
 
@@ -547,14 +548,14 @@ def click_changes(
         counts[index] += value
 
     def first(rows: Iterable[Any], valid_only: bool) -> Any:
-        eligible = [r for r in rows if not (valid_only and r.is_bot)]
+        eligible = [r for r in rows if not valid_only or is_valid_click(r.is_bot, r.invalid_reason)]
         return min(eligible, key=lambda r: (as_utc(r.occurred_at), r.id)) if eligible else None
 
     for key, added in groups.items():
         earlier = before.get(key, [])
         for row in added:
             add(row, 0, 1)
-            if not row.is_bot:
+            if is_valid_click(row.is_bot, row.invalid_reason):
                 add(row, 1, 1)
         for index, valid_only in ((2, False), (3, True)):
             was, now = first(earlier, valid_only), first([*earlier, *added], valid_only)

@@ -104,10 +104,20 @@ class TrafficRow(BaseModel):
         description="Unique clicks: the first click of a visitor through a partner in a "
         "program on a UTC day (adds up across rows and days)"
     )
-    valid_clicks: int = Field(description="Clicks not flagged as bots")
-    bot_clicks: int
+    valid_clicks: int = Field(
+        description="Clicks that may earn: not bots, and not from a country the program "
+        "does not allow"
+    )
+    invalid_clicks: int = Field(
+        description="clicks - valid_clicks: bots, and visitors from countries the program "
+        "does not allow (sent to its fallback URL)"
+    )
+    bot_clicks: int = Field(
+        description="Older name of invalid_clicks, the same number (kept for existing clients; "
+        "before geo-targeting every invalid click was a bot)"
+    )
     unique_valid_visitors: int = Field(
-        description="Unique valid clicks: the first non-bot click of a visitor through a "
+        description="Unique valid clicks: the first valid click of a visitor through a "
         "partner in a program on a UTC day"
     )
 

@@ -14,7 +14,7 @@ from alliance.api.scoping import get_visible, visible_clicks, visible_links, vis
 from alliance.db.engine import transaction
 from alliance.programs.models import Program
 from alliance.tracking import service
-from alliance.tracking.models import Click, Link
+from alliance.tracking.models import Click, InvalidReason, Link
 from alliance.tracking.schemas import ClickOut, LinkCreate, LinkOut
 
 router = APIRouter(prefix="/api/v1")
@@ -76,6 +76,9 @@ def list_clicks(
     partner_id: PartnerId | None = None,
     link_id: LinkId | None = None,
     is_bot: bool | None = None,
+    invalid_reason: Annotated[
+        InvalidReason | None, Query(description="Only clicks stored invalid for this reason")
+    ] = None,
     country: Annotated[Country | None, Query(description="ISO alpha-2 of the visitor")] = None,
     sub1: SubId | None = None,
 ) -> Page[ClickOut]:
@@ -86,6 +89,7 @@ def list_clicks(
         (Click.partner_id, partner_id),
         (Click.link_id, link_id),
         (Click.is_bot, is_bot),
+        (Click.invalid_reason, invalid_reason),
         (Click.country, country),
         (Click.sub1, sub1),
     )

@@ -36,7 +36,7 @@ log = logging.getLogger("alliance.clicks")
 COLUMNS = (
     "id", "occurred_at", "link_id", "program_id", "partner_id", "visitor_id",
     "sub1", "sub2", "sub3", "sub4", "sub5", "landing_url", "country", "device",
-    "user_agent", "referrer", "ip_hash", "is_bot",
+    "user_agent", "referrer", "ip_hash", "is_bot", "invalid_reason",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
@@ -52,7 +52,9 @@ class PendingClick:
 
     `ip` is the raw client IP: it lives in memory until the writer hashes it and is never
     stored. `country` is filled by the request only when the link needed it to choose a
-    landing page (`country_known`); otherwise the writer looks it up, off the request path.
+    landing page or check the program's countries (`country_known`); otherwise the writer
+    looks it up, off the request path. `invalid_reason` (tracking.models.InvalidReason) is
+    set by the request when the click must earn nothing for a reason other than a bot.
     """
 
     id: str
@@ -68,6 +70,7 @@ class PendingClick:
     ip: str
     country: str | None = None
     country_known: bool = False
+    invalid_reason: str | None = None
 
 
 def to_row(click: PendingClick, secret_key: str) -> Row:
@@ -93,6 +96,7 @@ def to_row(click: PendingClick, secret_key: str) -> Row:
         click.referrer[: visitor.REFERRER_MAX] if click.referrer else None,
         visitor.hash_ip(secret_key, click.ip),
         is_bot,
+        click.invalid_reason,
     )
 
 
@@ -145,7 +149,8 @@ class SqliteClickStore:
         # SQLAlchemy's SQLite DATETIME format, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC, so the ORM
         # reads these rows back (isoformat is twice as fast as strftime; the offset is cut).
         prepared = [
-            (r[0], r[1].isoformat(" ", "microseconds")[:26], *r[2:17], int(r[17])) for r in rows
+            (r[0], r[1].isoformat(" ", "microseconds")[:26], *r[2:17], int(r[17]), r[18])
+            for r in rows
         ]
         with self._turn():
             try:

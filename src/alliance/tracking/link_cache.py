@@ -46,6 +46,10 @@ class CachedLink:
     deeplink_domains: tuple[str, ...]  # lower-case, no leading dot
     cookie_max_age: int  # seconds: the program's cookie window
     cookie_name: bytes  # b"alc_prg_..."
+    # The program's countries (upper-case alpha-2); empty = every country. A visitor whose
+    # known country is not in it goes to `fallback_url` and the click earns nothing.
+    allowed_countries: frozenset[str] = frozenset()
+    fallback_url: str = ""  # the program's fallback URL, else its landing URL
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -105,6 +109,7 @@ def build_entry(link: Link, program: Program) -> CachedLink:
         for d in (program.deeplink_domains or [])
         if isinstance(d, str) and d.strip()
     )
+    fallback = program.fallback_url if _is_web_url(program.fallback_url) else None
     return CachedLink(
         link_id=link.id,
         program_id=program.id,
@@ -116,6 +121,10 @@ def build_entry(link: Link, program: Program) -> CachedLink:
         deeplink_domains=domains,
         cookie_max_age=int(program.cookie_window_days) * 86_400,
         cookie_name=f"alc_{program.id}".encode("ascii"),
+        allowed_countries=frozenset(
+            str(c).upper() for c in (program.allowed_countries or []) if isinstance(c, str)
+        ),
+        fallback_url=header_safe_url(fallback or program.landing_url),
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alliance.clock import utcnow
@@ -28,6 +29,16 @@ class Link(Base):
     default_subs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InvalidReason(enum.StrEnum):
+    """Why a click that is not a bot still earns nothing (`clicks.invalid_reason`).
+
+    Bots keep their own flag (`is_bot`, a verdict on the User-Agent); a click is valid only
+    with neither. Attribution, CPC and the reports' valid clicks all use `valid_click()`.
+    """
+
+    country_not_allowed = "country_not_allowed"  # visitor outside the program's countries
 
 
 class Click(Base):
@@ -66,3 +77,17 @@ class Click(Base):
     # HMAC-SHA256(secret_key, ip) truncated: lets us count unique visitors, never reveals the IP.
     ip_hash: Mapped[str] = mapped_column(String(32))
     is_bot: Mapped[bool] = mapped_column(default=False)
+    # An InvalidReason, or None: the click is valid unless it is a bot or has a reason.
+    invalid_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+def valid_click(is_bot: Any, invalid_reason: Any) -> ColumnElement[bool]:
+    """SQL: the click may earn (attribution, CPC) and counts as a valid click in reports.
+
+    Takes the two columns, so it works on `Click` and on subqueries of clicks alike."""
+    return and_(is_bot.is_(False), invalid_reason.is_(None))
+
+
+def is_valid_click(is_bot: bool, invalid_reason: str | None) -> bool:
+    """The same test in Python, for rows already read."""
+    return not is_bot and invalid_reason is None

@@ -5,6 +5,8 @@ click, hand it to the click writer, wait for its batch to commit, answer 302. He
 built as bytes; no framework, no Request/Response objects. Whatever the visitor sends, the
 visitor lands somewhere sensible: odd sub-ids are cleaned, not refused; a deep link to a
 host the program does not allow falls back to the default landing (never an open redirect).
+A visitor from a country the program does not allow goes to the program's fallback URL and
+the click is stored as invalid (`country_not_allowed`), so it earns nothing (docs/adr/0011).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from alliance.settings import Settings, get_settings
 from alliance.tracking import visitor
 from alliance.tracking.click_writer import ClickNotSaved, ClickWriter, PendingClick
 from alliance.tracking.link_cache import CachedLink, LinkCache, header_safe_url, load_link
+from alliance.tracking.models import InvalidReason
 
 log = logging.getLogger("alliance.redirect")
 
@@ -34,6 +37,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 MAX_QUERY_BYTES = 8192
 DEEP_LINK_MAX = 2048
 SUB_KEYS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+COUNTRY_NOT_ALLOWED = InvalidReason.country_not_allowed.value
 
 _VISITOR_ID = re.compile(rb"vis_[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -229,13 +233,26 @@ class RedirectHandler:
         ip = visitor.client_ip(client[0] if client else None, forwarded, trust_forwarded_for=trust)
         params = parse_query(scope.get("query_string") or b"")
 
-        landing = safe_deep_link(params.get("url"), link) if params else None
         country: str | None = None
         country_known = False
+        invalid_reason: str | None = None
+        landing: str | None = None
+        if link.allowed_countries:
+            # Geo-targeted program (docs/adr/0011): a ~1 µs look-up in the in-memory table.
+            # An unknown country (IPv6, private ranges) is let through: refusing it would
+            # refuse most mobile traffic, and the report shows such clicks as "unknown".
+            country = visitor.country_of(ip)
+            country_known = True
+            if visitor.country_not_allowed(link.allowed_countries, country):
+                landing = link.fallback_url
+                invalid_reason = COUNTRY_NOT_ALLOWED
+        if landing is None:
+            landing = safe_deep_link(params.get("url"), link) if params else None
         if landing is None:
             if link.country_urls:
-                country = visitor.country_of(ip)
-                country_known = True
+                if not country_known:
+                    country = visitor.country_of(ip)
+                    country_known = True
                 landing = link.country_urls.get(country or "") or link.landing_url
             else:
                 landing = link.landing_url
@@ -258,6 +275,7 @@ class RedirectHandler:
             ip=ip,
             country=country,
             country_known=country_known,
+            invalid_reason=invalid_reason,
         )
         try:
             await writer.write(click)

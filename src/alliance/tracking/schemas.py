@@ -85,6 +85,11 @@ class ClickOut(BaseModel):
     user_agent: str | None
     referrer: str | None
     is_bot: bool
+    invalid_reason: str | None = Field(
+        description="Why a click that is not a bot earns nothing: country_not_allowed (the "
+        "visitor's country is not among the program's; sent to its fallback URL). None: valid "
+        "unless is_bot"
+    )
 
     @classmethod
     def of(cls, row: Click) -> ClickOut:
@@ -105,4 +110,5 @@ class ClickOut(BaseModel):
             user_agent=row.user_agent,
             referrer=row.referrer,
             is_bot=row.is_bot,
+            invalid_reason=row.invalid_reason,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from hashlib import sha256
 from typing import Any
@@ -82,6 +82,13 @@ def country_of(ip: str) -> str | None:
     if not ip:
         return None
     return geo.country_of(ip)
+
+
+def country_not_allowed(allowed_countries: Collection[str], country: str | None) -> bool:
+    """Geo-targeting (docs/adr/0011): True when the program is limited to countries and the
+    visitor's known country is not one of them. An unknown country (None: IPv6, private
+    ranges, gaps in the offline table) is let through."""
+    return bool(allowed_countries) and country is not None and country not in allowed_countries
 
 
 def warm_up() -> None:

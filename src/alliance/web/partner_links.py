@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from alliance.api.fields import is_public_id
 from alliance.api.scoping import get_visible, visible_coupons, visible_links, visible_programs
 from alliance.db.engine import reading, transaction
-from alliance.errors import AllianceError
+from alliance.errors import AllianceError, InvalidInput
 from alliance.programs import creatives
 from alliance.programs.models import Coupon, Creative, CreativeKind, Program
 from alliance.tracking import service as tracking
@@ -50,12 +50,33 @@ def approved_programs(session: Session, viewer: Viewer) -> list[Program]:
     )
 
 
+def parse_country_lines(text: str) -> dict[str, str]:
+    """`DE https://shop.example/de` per line (or `DE=...`) -> {"DE": url}. The codes and URLs
+    are validated by LinkCreate like the API's `country_urls`; a line without both parts is
+    refused here, naming the line."""
+    urls: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        code, _, url = line.replace("=", " ", 1).partition(" ")
+        if not url.strip():
+            raise InvalidInput(
+                f"country_urls line {number}: expected a country code and a URL, "
+                "such as DE https://shop.example/de",
+                field="country_urls",
+            )
+        urls[code.strip()] = url.strip()
+    return urls
+
+
 @dataclass(frozen=True, slots=True)
 class ShownLink:
     link: Link
     program: str
     url: str
     qr: str
+    program_countries: tuple[str, ...] = ()  # empty: the program takes every country
 
 
 def _links_page(
@@ -70,6 +91,7 @@ def _links_page(
     with reading() as session:
         programs = approved_programs(session, viewer)
         names = {p.id: p.name for p in programs}
+        countries = {p.id: tuple(p.allowed_countries or ()) for p in programs}
         statement = select(Link).where(visible_links(viewer.principal))
         if program_id:
             statement = statement.where(Link.program_id == program_id)
@@ -94,7 +116,15 @@ def _links_page(
     links = []
     for row in rows:
         url = tracking.link_url(row.code)
-        links.append(ShownLink(row, names.get(row.program_id, row.program_id), url, qr_img(url)))
+        links.append(
+            ShownLink(
+                row,
+                names.get(row.program_id, row.program_id),
+                url,
+                qr_img(url),
+                countries.get(row.program_id, ()),
+            )
+        )
     context = {
         "programs": programs,
         "links": links,
@@ -135,9 +165,16 @@ def create_link(
     sub3: Annotated[str, Form(max_length=512)] = "",
     sub4: Annotated[str, Form(max_length=512)] = "",
     sub5: Annotated[str, Form(max_length=512)] = "",
+    country_urls: Annotated[str, Form(max_length=60_000)] = "",
 ) -> Response:
     subs = {"sub1": sub1, "sub2": sub2, "sub3": sub3, "sub4": sub4, "sub5": sub5}
-    form = {"program_id": program_id, "label": label, "landing_url": landing_url, **subs}
+    form = {
+        "program_id": program_id,
+        "label": label,
+        "landing_url": landing_url,
+        "country_urls": country_urls,
+        **subs,
+    }
     try:
         try:
             body = LinkCreate.model_validate(
@@ -146,10 +183,15 @@ def create_link(
                     "label": label,
                     "landing_url": landing_url.strip() or None,
                     "default_subs": {k: v for k, v in subs.items() if v != ""},
+                    "country_urls": parse_country_lines(country_urls),
                 }
             )
         except ValidationError as exc:
-            raise invalid_from(exc, prefix="default_subs") from None
+            refusal = invalid_from(exc, prefix="default_subs")
+            if refusal.field and refusal.field.startswith("country_urls"):
+                # One textarea holds every country: point at it, keep the sentence's detail.
+                refusal = InvalidInput(refusal.detail, field="country_urls")
+            raise refusal from None
         with transaction() as session:
             program = get_visible(
                 session,
@@ -166,11 +208,13 @@ def create_link(
                 landing_url=body.landing_url,
                 label=body.label,
                 default_subs=body.default_subs.model_dump(exclude_none=True),
-                country_urls={},
+                country_urls=body.country_urls,
             )
             link_id, code = link.id, link.code
     except AllianceError as exc:
         field = exc.field or ("program_id" if exc.status == 404 else None)
+        if field and field.startswith("country_urls."):
+            field = "country_urls"
         return _links_page(
             request,
             viewer,

@@ -227,7 +227,8 @@ TRAFFIC_COLUMNS = (
     Column("clicks", "Clicks", "int", lambda r: r.clicks),
     Column("unique_visitors", "Unique clicks", "int", lambda r: r.unique_visitors),
     Column("valid_clicks", "Valid clicks", "int", lambda r: r.valid_clicks),
-    Column("bot_clicks", "Bot clicks", "int", lambda r: r.bot_clicks),
+    # Bots and visitors from countries the program does not allow (geo-targeting).
+    Column("invalid_clicks", "Invalid clicks", "int", lambda r: r.invalid_clicks),
     Column(
         "unique_valid_visitors", "Unique valid clicks", "int", lambda r: r.unique_valid_visitors
     ),
