@@ -65,6 +65,9 @@ _ACCEPTED: dict[str, str] = {
     "zh_SG": "zh_Hans",
     "zh": "zh_Hans",
 }
+# Traditional Chinese: Babel would fall back from zh-TW to "zh", i.e. to simplified Chinese,
+# which a Taiwanese or Hong Kong reader did not ask for.
+_TRADITIONAL = ("zh_hant", "zh_tw", "zh_hk", "zh_mo")
 
 
 def is_supported(locale: str | None) -> bool:
@@ -106,7 +109,7 @@ def negotiate(accept_language: str | None) -> str:
         if tag and quality > 0:
             # Stable order among equal weights: earlier in the header wins.
             preferred.append((-quality + position * 1e-6, tag.strip().replace("-", "_")))
-    tags = [tag for _, tag in sorted(preferred)]
+    tags = [tag for _, tag in sorted(preferred) if not tag.lower().startswith(_TRADITIONAL)]
     found = negotiate_locale(tags, list(_ACCEPTED), sep="_")
     return _ACCEPTED[found] if found else DEFAULT
 
