@@ -17,7 +17,7 @@ forget to rebuild — see docs/adr/0011-localization.md.
 from __future__ import annotations
 
 import gettext as _gettext
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -99,7 +99,7 @@ def negotiate(accept_language: str | None) -> str:
         return DEFAULT
     preferred: list[tuple[float, str]] = []
     for position, part in enumerate(accept_language.split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
+        tag, _sep, params = part.strip().partition(";")
         quality = 1.0
         if params.strip().startswith("q="):
             try:
@@ -190,6 +190,11 @@ def pgettext(context: str, message: str, **values: Any) -> str:
 
 
 _ = gettext
+
+
+def options(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(value, label) choices of a form, with the labels (marked N_) translated now."""
+    return [(value, gettext(label)) for value, label in pairs]
 
 
 def N_(message: str) -> str:

@@ -725,7 +725,7 @@ def export_csv(request: Request, viewer: SignedIn, name: str) -> Response:
             headers=_attachment(name, q, "csv"),
         )
     with reading() as session:
-        q, rows, _ = _export_rows(session, viewer, params, name)
+        q, rows, _columns = _export_rows(session, viewer, params, name)
     return Response(
         export.to_csv(_COLUMNS[name], rows),
         media_type="text/csv; charset=utf-8",

@@ -50,7 +50,7 @@ def invite(
     viewer.require_owner()
     try:
         with transaction() as session:
-            _, token = people.invite(
+            _invitation, token = people.invite(
                 session, viewer.kind.value, viewer.account_id, email, role, viewer.user_id
             )
     except AllianceError as exc:
