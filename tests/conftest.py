@@ -133,6 +133,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Stop it before giving up: an abandoned server keeps a port and a core busy for the
+        # rest of the run (and after it), which makes the next start slower still.
+        self.stop()
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -306,6 +307,18 @@ def change_password(session: Session, user_id: str, current: str, new: str) -> N
     user.password_hash = hash_password(check_password(new, user.email))
     # Every other browser signed in with the old password is signed out.
     user.sessions_valid_after = utcnow()
+
+
+def set_locale(
+    session: Session, user_id: str, locale: str | None, supported: Iterable[str]
+) -> None:
+    """The user's language; None follows the browser. `supported` is the UI's languages."""
+    if locale is not None and locale not in supported:
+        raise InvalidInput("unsupported language", field="locale")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    user.locale = locale
 
 
 # --- invitations ----------------------------------------------------------------------------

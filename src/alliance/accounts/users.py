@@ -41,6 +41,10 @@ class User(Base):
     # Sessions issued before this instant are refused: "sign out everywhere", password change.
     sessions_valid_after: Mapped[datetime | None] = mapped_column()
     disabled_at: Mapped[datetime | None] = mapped_column()
+    # The language of the pages (and of any future e-mail) for this person: one of
+    # alliance.web.i18n.LANGUAGES ("en", "de", "sv", "es", "zh_Hans"); NULL follows the
+    # browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class Membership(Base):

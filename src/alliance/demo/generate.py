@@ -221,7 +221,9 @@ def _cast(
             website=spec.website,
         )
         summary.advertiser_keys[spec.name] = key
-        summary.accounts.append(DemoAccount(AccountKind.advertiser, advertiser.id, spec.name))
+        summary.accounts.append(
+            DemoAccount(AccountKind.advertiser, advertiser.id, spec.name, spec.country)
+        )
         for program_spec in spec.programs:
             program, _terms = create_program(
                 session,
@@ -262,7 +264,9 @@ def _cast(
             website=f"https://{_slug(partner_spec.name)}.example",
         )
         summary.partner_keys[partner_spec.name] = key
-        summary.accounts.append(DemoAccount(AccountKind.partner, partner.id, partner_spec.name))
+        summary.accounts.append(
+            DemoAccount(AccountKind.partner, partner.id, partner_spec.name, partner_spec.country)
+        )
         partners[partner.id] = (partner.id, partner_spec)
         for program_key in partner_spec.programs:
             run = runs[program_key]
@@ -886,7 +890,10 @@ def write_credentials(summary: DemoSummary, path: Path) -> None:
         "# Alliance demo network (local demo data; keep out of production)",
         f"# Dashboard users: sign in at /login with the password {summary.password}",
     ]
-    lines += [f"user\t{u.email}\t{u.role.value}\t{u.account}" for u in summary.users]
+    lines += [
+        f"user\t{u.email}\t{u.role.value}\t{u.account}\t{u.locale or 'browser language'}"
+        for u in summary.users
+    ]
     lines += ["# API keys", f"operator\t{summary.operator_key}"]
     lines += [f"advertiser\t{name}\t{key}" for name, key in summary.advertiser_keys.items()]
     lines += [f"partner\t{name}\t{key}" for name, key in summary.partner_keys.items()]

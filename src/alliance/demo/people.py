@@ -23,6 +23,7 @@ class DemoAccount:
     kind: AccountKind
     id: str
     name: str
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,14 @@ class DemoUser:
     email: str
     role: Role
     account: str  # the account's name, for the credentials file
+    locale: str | None = None  # the language of their pages; None follows the browser
+
+
+# The owners of accounts in these countries get their pages in the country's language, so a
+# newcomer sees the localization (a Swedish advertiser, German partners); everyone else follows
+# the browser. Changed on the account page like any user's setting.
+LOCALE_BY_COUNTRY = {"DE": "de", "AT": "de", "CH": "de", "SE": "sv", "ES": "es", "MX": "es"}
+LOCALE_BY_COUNTRY |= {"CN": "zh_Hans", "SG": "zh_Hans"}
 
 
 def slug(name: str) -> str:
@@ -43,11 +52,15 @@ def add_people(session: Session, accounts: list[DemoAccount]) -> tuple[str, list
     password = "demo-" + secrets.token_urlsafe(9)
     made: list[DemoUser] = []
 
-    def user(email: str, name: str, account: DemoAccount, role: Role) -> str:
+    def user(
+        email: str, name: str, account: DemoAccount, role: Role, locale: str | None = None
+    ) -> str:
         # A second `alliance demo` on the same database reuses the people it made before.
         user_id = _user_id(session, email) or people.create_user(session, email, password, name).id
         people.add_membership(session, user_id, account.kind, account.id, role)
-        made.append(DemoUser(email, role, account.name))
+        if locale is not None:
+            people.set_locale(session, user_id, locale, LOCALE_BY_COUNTRY.values())
+        made.append(DemoUser(email, role, account.name, locale))
         return user_id
 
     advertisers = [a for a in accounts if a.kind is AccountKind.advertiser]
@@ -56,10 +69,20 @@ def add_people(session: Session, accounts: list[DemoAccount]) -> tuple[str, list
             user("ops@alliance.example", "Olivia Operator", account, Role.owner)
         elif account.kind is AccountKind.advertiser:
             user(
-                f"owner@{slug(account.name)}.example", f"{account.name} owner", account, Role.owner
+                f"owner@{slug(account.name)}.example",
+                f"{account.name} owner",
+                account,
+                Role.owner,
+                LOCALE_BY_COUNTRY.get(account.country or ""),
             )
         else:
-            user(f"team@{slug(account.name)}.example", f"{account.name} team", account, Role.owner)
+            user(
+                f"team@{slug(account.name)}.example",
+                f"{account.name} team",
+                account,
+                Role.owner,
+                LOCALE_BY_COUNTRY.get(account.country or ""),
+            )
     if advertisers:
         first = advertisers[0]
         user(f"analyst@{slug(first.name)}.example", "Read-only analyst", first, Role.read_only)

@@ -32,6 +32,7 @@ from alliance.web.advertiser_common import (
     redirect,
     text,
 )
+from alliance.web.i18n import N_, _, ngettext, options
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, Viewer
 from alliance.web.templating import render
 
@@ -41,9 +42,9 @@ CREATIVES_SHOWN = 200
 UPLOADS_SHOWN = 10
 PRODUCTS_PAGE = 25
 KINDS = [
-    (CreativeKind.banner.value, "Banner (image, width, height, alt text)"),
-    (CreativeKind.text_link.value, "Text link (anchor text)"),
-    (CreativeKind.product.value, "Product teaser (title, description, image)"),
+    (CreativeKind.banner.value, N_("Banner (image, width, height, alt text)")),
+    (CreativeKind.text_link.value, N_("Text link (anchor text)")),
+    (CreativeKind.product.value, N_("Product teaser (title, description, image)")),
 ]
 _CREATIVE_FIELDS = (
     "name",
@@ -129,7 +130,7 @@ def _page(
         "products": products.data if products is not None else [],
         "q": q,
         "category": category,
-        "kinds": KINDS,
+        "kinds": options(KINDS),
         "values": extra.pop("values", {"kind": CreativeKind.banner.value}),
         "next_url": next_url,
         "first_url": first_url,
@@ -178,7 +179,7 @@ async def create_creative(request: Request, viewer: AdvertiserAction) -> Respons
         )
     return redirect(
         query_url("/advertiser/creatives", program_id=created.program_id),
-        f"Creative {created.name!r} published to the program's partners.",
+        _("Creative “%(name)s” published to the program's partners.", name=created.name),
     )
 
 
@@ -191,10 +192,10 @@ def set_active(
 ) -> Response:
     if action == "deactivate":
         changed = creatives_api.deactivate_creative(creative_id, viewer.principal)
-        message = f"{changed.name!r} is deactivated: partners no longer see it."
+        message = _("“%(name)s” is deactivated: partners no longer see it.", name=changed.name)
     elif action == "activate":
         changed = creatives_api.activate_creative(creative_id, viewer.principal)
-        message = f"{changed.name!r} is active again."
+        message = _("“%(name)s” is active again.", name=changed.name)
     else:
         raise InvalidInput(f"unknown action {action[:20]!r}", field="action")
     return redirect(query_url("/advertiser/creatives", program_id=changed.program_id), message)
@@ -218,12 +219,19 @@ async def upload_feed(
     except AllianceError as exc:
         return _page(request, viewer, program_id, status=exc.status, **form_error(exc))
     if not is_new:
-        message = "The same file as the latest upload: nothing changed."
+        message = _("The same file as the latest upload: nothing changed.")
     else:
-        message = (
-            f"Feed applied: {upload.rows_accepted} products read ({upload.products_created} new, "
-            f"{upload.products_updated} changed, {upload.products_removed} removed)"
+        message = _(
+            "Feed applied: %(read)s products read (%(new)s new, %(changed)s changed,"
+            " %(removed)s removed).",
+            read=upload.rows_accepted,
+            new=upload.products_created,
+            changed=upload.products_updated,
+            removed=upload.products_removed,
         )
-        message += f", {upload.rows_rejected} rows skipped." if upload.rows_rejected else "."
+        if upload.rows_rejected:
+            message += " " + ngettext(
+                "%(num)s row skipped.", "%(num)s rows skipped.", upload.rows_rejected
+            )
     kind = "warn" if upload.rows_rejected else "ok"
     return redirect(query_url("/advertiser/creatives", program_id=program_id), message, kind)

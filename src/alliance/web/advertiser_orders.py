@@ -52,8 +52,10 @@ from alliance.web.advertiser_common import (
     query_url,
     redirect,
 )
+from alliance.web.i18n import _, ngettext
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, Viewer, local_path
 from alliance.web.templating import render
+from alliance.web.terms import status_label
 
 router = APIRouter()
 
@@ -204,7 +206,9 @@ def complete(request: Request, viewer: AdvertiserAction, conversion_id: str) -> 
             error=exc.detail,
             error_field=exc.field,
         )
-    message = "Order completed: its lock period starts now." if changed else "Already completed."
+    message = (
+        _("Order completed: its lock period starts now.") if changed else _("Already completed.")
+    )
     return redirect(f"/advertiser/orders/{conversion_id}", message)
 
 
@@ -230,7 +234,7 @@ def decline(
             error=exc.detail,
             error_field=exc.field,
         )
-    message = "Order declined: it earns nothing." if changed else "Already declined."
+    message = _("Order declined: it earns nothing.") if changed else _("Already declined.")
     return redirect(f"/advertiser/orders/{conversion_id}", message)
 
 
@@ -242,17 +246,28 @@ def _report_message(outcome: validation.Outcome) -> tuple[str, str]:
         row = session.get_one(OrderValidation, outcome.validation_id)
         counts = {k: int(v) for k, v in (row.counts or {}).items()}
     if outcome.verdict == "queued":
-        return f"{row.row_count} rows queued: they are applied by the jobs worker.", "ok"
+        return ngettext(
+            "%(num)s row queued: it is applied by the jobs worker.",
+            "%(num)s rows queued: they are applied by the jobs worker.",
+            row.row_count,
+        ), "ok"
     if outcome.verdict == "replayed":
         return (
-            "The same verdicts were applied before: nothing changed, here is that report.",
+            _("The same verdicts were applied before: nothing changed, here is that report."),
             "warn",
         )
     refused = row.row_count - counts.get("applied", 0) - counts.get("unchanged", 0)
-    text = f"{counts.get('applied', 0)} applied, {counts.get('unchanged', 0)} unchanged"
+    applied, unchanged = counts.get("applied", 0), counts.get("unchanged", 0)
     if refused:
-        return f"{text}, {refused} refused: see the report.", "warn"
-    return f"{text}.", "ok"
+        return _(
+            "%(applied)s applied, %(unchanged)s unchanged, %(refused)s refused: see the report.",
+            applied=applied,
+            unchanged=unchanged,
+            refused=refused,
+        ), "warn"
+    return _(
+        "%(applied)s applied, %(unchanged)s unchanged.", applied=applied, unchanged=unchanged
+    ), "ok"
 
 
 @router.post("/advertiser/orders/bulk")
@@ -428,5 +443,9 @@ def retry(
     answer = inbound_api.retry_inbound_event(event_id, viewer.principal)
     back = local_path(next_path, "/advertiser/rejected")
     if answer.status == InboundStatus.rejected.value:
-        return redirect(back, f"Still rejected: {answer.detail or answer.reason}", "warn")
-    return redirect(back, f"The event was processed again: {answer.status}.")
+        return redirect(
+            back, _("Still rejected: %(why)s", why=answer.detail or answer.reason), "warn"
+        )
+    return redirect(
+        back, _("The event was processed again: %(status)s.", status=status_label(answer.status))
+    )

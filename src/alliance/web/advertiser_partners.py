@@ -49,8 +49,10 @@ from alliance.web.advertiser_common import (
     query_url,
     redirect,
 )
+from alliance.web.i18n import _
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, local_path
 from alliance.web.templating import render
+from alliance.web.terms import status_label
 
 router = APIRouter()
 
@@ -198,7 +200,12 @@ def decide(
         )
         partner = session.get_one(Partner, enrollment.partner_id)
         program = session.get_one(Program, enrollment.program_id)
-        message = f"{partner.name} is now {target.value} in {program.name}."
+        message = _(
+            "%(partner)s is now %(status)s in %(program)s.",
+            partner=partner.name,
+            status=status_label(target),
+            program=program.name,
+        )
     return redirect(local_path(next_path, "/advertiser/applications"), message)
 
 

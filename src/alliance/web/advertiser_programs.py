@@ -45,6 +45,7 @@ from alliance.web.advertiser_common import (
     split_list,
     text,
 )
+from alliance.web.i18n import N_, _, options
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, Viewer
 from alliance.web.templating import render
 
@@ -53,16 +54,19 @@ router = APIRouter()
 DEFAULT_EXAMPLE = "100"
 EXAMPLE_CLICKS = 100
 TERMS_TYPES = [
-    ("cps", "CPS: a percentage of the order"),
-    ("cpo", "CPO: a fixed amount per order"),
-    ("cpl", "CPL: a fixed amount per lead"),
-    ("cpc", "CPC: a fixed amount per valid unique click"),
+    ("cps", N_("CPS: a percentage of the order")),
+    ("cpo", N_("CPO: a fixed amount per order")),
+    ("cpl", N_("CPL: a fixed amount per lead")),
+    ("cpc", N_("CPC: a fixed amount per valid unique click")),
 ]
 PRIORITIES = [
-    (AttributionPriority.coupon.value, "A coupon beats a click (default)"),
-    (AttributionPriority.click.value, "The last click beats a coupon"),
+    (AttributionPriority.coupon.value, N_("A coupon beats a click (default)")),
+    (AttributionPriority.click.value, N_("The last click beats a coupon")),
 ]
-STATUSES = [("active", "Active: open to partners"), ("paused", "Paused: takes no applications")]
+STATUSES = [
+    ("active", N_("Active: open to partners")),
+    ("paused", N_("Paused: takes no applications")),
+]
 # Checkboxes: present when ticked, absent otherwise.
 _FLAGS = ("store_wide", "includes_tax", "includes_shipping")
 # Form fields of the terms, and where parse_terms' error paths point in the form.
@@ -307,9 +311,9 @@ def _form_page(
         "values": values,
         "history": [(t, _terms_text(t.rules, currency)) for t in history],
         "example": example_from(values, currency, version),
-        "terms_types": TERMS_TYPES,
-        "priorities": PRIORITIES,
-        "statuses": STATUSES,
+        "terms_types": options(TERMS_TYPES),
+        "priorities": options(PRIORITIES),
+        "statuses": options(STATUSES),
         **extra,
     }
     return render(request, "advertiser/program_form.html", context, status=status)
@@ -342,7 +346,7 @@ def programs_page(request: Request, viewer: AdvertiserPage) -> Response:
         (
             p,
             terms.get(p.id),
-            _terms_text(terms[p.id].rules, p.currency) if p.id in terms else "no terms",
+            _terms_text(terms[p.id].rules, p.currency) if p.id in terms else _("no terms"),
         )
         for p in programs
     ]
@@ -373,7 +377,7 @@ async def create_program(request: Request, viewer: AdvertiserAction) -> Response
         with transaction() as session:
             advertiser = session.get_one(Advertiser, viewer.account_id)
             try:
-                program, _ = service.create_program(session, advertiser, body)
+                program, _terms = service.create_program(session, advertiser, body)
             except InvalidInput as exc:
                 raise terms_refusal(exc) from None
             program_id = program.id
@@ -381,7 +385,9 @@ async def create_program(request: Request, viewer: AdvertiserAction) -> Response
         return _form_page(
             request, viewer, values, program_id=None, status=exc.status, **form_error(exc)
         )
-    return redirect(f"/advertiser/programs/{program_id}", "Program created with terms version 1.")
+    return redirect(
+        f"/advertiser/programs/{program_id}", _("Program created with terms version 1.")
+    )
 
 
 @router.post("/advertiser/programs/preview", response_class=HTMLResponse)
@@ -442,8 +448,11 @@ async def update_program(request: Request, viewer: AdvertiserAction, program_id:
         return _form_page(
             request, viewer, values, program_id=program_id, status=exc.status, **form_error(exc)
         )
-    message = "Program saved."
+    message = _("Program saved.")
     if new_version is not None:
-        message += f" The commission terms are now version {new_version}; orders already "
-        message += "tracked keep the version that priced them."
+        message += " " + _(
+            "The commission terms are now version %(version)s; orders already tracked keep"
+            " the version that priced them.",
+            version=new_version,
+        )
     return redirect(f"/advertiser/programs/{program_id}", message)

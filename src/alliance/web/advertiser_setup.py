@@ -45,6 +45,7 @@ from alliance.web.advertiser_common import (
     query_url,
     redirect,
 )
+from alliance.web.i18n import _
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, Viewer
 from alliance.web.templating import render
 
@@ -179,23 +180,28 @@ def set_endpoint_active(
         endpoint_id, EndpointUpdate(active=active), viewer.principal
     )
     if active:
-        return redirect("/advertiser/webhooks", f"{changed.url} receives events again.")
+        return redirect(
+            "/advertiser/webhooks", _("%(url)s receives events again.", url=changed.url)
+        )
     return redirect(
         "/advertiser/webhooks",
-        f"{changed.url} is disabled; deliveries still queued for it are in the dead letters.",
+        _(
+            "%(url)s is disabled; deliveries still queued for it are in the dead letters.",
+            url=changed.url,
+        ),
     )
 
 
 @router.post("/advertiser/webhooks/endpoints/{endpoint_id}/delete")
 def delete_endpoint(request: Request, viewer: AdvertiserAction, endpoint_id: str) -> Response:
     outbound_api.delete_endpoint(endpoint_id, viewer.principal)
-    return redirect("/advertiser/webhooks", "Endpoint and its delivery log deleted.")
+    return redirect("/advertiser/webhooks", _("Endpoint and its delivery log deleted."))
 
 
 @router.post("/advertiser/webhooks/deliveries/{delivery_id}/retry")
 def retry_delivery(request: Request, viewer: AdvertiserAction, delivery_id: str) -> Response:
     outbound_api.retry_delivery(delivery_id, viewer.principal)
-    return redirect("/advertiser/webhooks#log", "Queued again: it is sent at the next run.")
+    return redirect("/advertiser/webhooks#log", _("Queued again: it is sent at the next run."))
 
 
 @router.post("/advertiser/webhooks/stores", response_class=HTMLResponse)
@@ -233,7 +239,11 @@ def connect_store(
         )
     return redirect(
         "/advertiser/webhooks#stores",
-        f"Connected. Register {connected.url} in your {platform} admin.",
+        _(
+            "Connected. Register %(url)s in your %(platform)s admin.",
+            url=connected.url,
+            platform=platform,
+        ),
     )
 
 

@@ -17,7 +17,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alliance.errors import AllianceError
-from alliance.web import sessions
+from alliance.web import i18n, sessions
+from alliance.web.i18n import N_, _
 from alliance.web.templating import STATIC, render
 
 CSP = "; ".join(
@@ -70,6 +71,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# The titles of alliance.errors, so the catalogs have them (shown through `_(exc.title)`).
+ERROR_TITLES = (
+    N_("Bad request"),
+    N_("Invalid input"),
+    N_("Not authenticated"),
+    N_("Forbidden"),
+    N_("Not found"),
+    N_("Conflict"),
+    N_("Payload too large"),
+)
+
+
 def _problem_page(
     request: Request, status: int, title: str, detail: str, field: str | None
 ) -> HTMLResponse:
@@ -96,14 +109,16 @@ def install_handlers(app: FastAPI) -> None:
         return _problem_page(
             request,
             403,
-            "This form has expired",
-            "The page was open too long or came from another site. Reload it and try again.",
+            _("This form has expired"),
+            _("The page was open too long or came from another site. Reload it and try again."),
             sessions.CSRF_FIELD,
         )
 
     @app.exception_handler(AllianceError)
     async def refused(request: Request, exc: AllianceError) -> Response:
-        return _problem_page(request, exc.status, exc.title, exc.detail, exc.field)
+        # The title is one of a few fixed words (errors.py), translated here; the detail comes
+        # from the services, shared with the API, and stays English.
+        return _problem_page(request, exc.status, _(exc.title), exc.detail, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -112,20 +127,27 @@ def install_handlers(app: FastAPI) -> None:
             str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")
         ]
         field = ".".join(location) or None
-        detail = f"{field}: {first.get('msg', 'invalid value')}" if field else "invalid input"
-        return _problem_page(request, 422, "Invalid input", detail, field)
+        detail = f"{field}: {first.get('msg', 'invalid value')}" if field else _("invalid input")
+        return _problem_page(request, 422, _("Invalid input"), detail, field)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
         # Logged by the server; the visitor gets a page, never a traceback.
         return _problem_page(
-            request, 500, "Something went wrong", "The error is logged. Try again shortly.", None
+            request,
+            500,
+            _("Something went wrong"),
+            _("The error is logged. Try again shortly."),
+            None,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        title = {404: "Page not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        detail = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
+        titles = {404: _("Page not found"), 405: _("Method not allowed")}
+        title = titles.get(exc.status_code, _("Error"))
+        detail = (
+            _("There is no page at this address.") if exc.status_code == 404 else str(exc.detail)
+        )
         return _problem_page(request, exc.status_code, title, detail, None)
 
 
@@ -138,6 +160,8 @@ def create_web() -> FastAPI:
     for router in pages.routers():
         app.include_router(router)
     app.add_middleware(SecurityHeaders)
+    # Outermost, so error pages raised anywhere below are in the request's language too.
+    app.add_middleware(i18n.LocaleMiddleware)
     return app
 
 

@@ -13,7 +13,8 @@ from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, Forbidden
 from alliance.settings import get_settings
 from alliance.tracking.visitor import client_ip
-from alliance.web import sessions
+from alliance.web import i18n, sessions
+from alliance.web.i18n import _, ngettext
 from alliance.web.sessions import CsrfChecked, MaybeSignedIn, SignedIn
 from alliance.web.templating import render
 
@@ -61,9 +62,10 @@ def login(
                 user_id = result.user.id
                 memberships = [m.id for m in result.memberships]
     except people.TooManyAttempts as exc:
-        context["error"] = (
-            "Too many failed sign-ins. Wait a few minutes and try again "
-            f"(in {exc.retry_after} seconds)."
+        context["error"] = ngettext(
+            "Too many failed sign-ins. Wait a few minutes and try again (in %(num)s second).",
+            "Too many failed sign-ins. Wait a few minutes and try again (in %(num)s seconds).",
+            exc.retry_after,
         )
         return render(
             request,
@@ -73,10 +75,10 @@ def login(
             headers={"Retry-After": str(exc.retry_after)},
         )
     if failed:
-        context["error"] = "The e-mail address or the password is wrong."
+        context["error"] = _("The e-mail address or the password is wrong.")
         return render(request, "login.html", context, status=401)
     if not memberships:
-        context["error"] = "This user is not on any account's team yet."
+        context["error"] = _("This user is not on any account's team yet.")
         return render(request, "login.html", context, status=403)
     response = RedirectResponse(target, status_code=303)
     sessions.write_session(response, user_id, memberships[0])
@@ -89,7 +91,7 @@ def login(
 def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     sessions.clear_session(response)
-    sessions.flash(response, "You are signed out.")
+    sessions.flash(response, _("You are signed out."))
     return response
 
 
@@ -107,7 +109,7 @@ def switch_account(
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, viewer: SignedIn) -> Response:
-    return render(request, "account.html", {})
+    return render(request, "account.html", {"languages": i18n.LANGUAGES})
 
 
 @router.post("/account/password", dependencies=[CsrfChecked])
@@ -124,13 +126,29 @@ def change_password(
         return render(
             request,
             "account.html",
-            {"error": exc.detail, "error_field": exc.field},
+            {"error": exc.detail, "error_field": exc.field, "languages": i18n.LANGUAGES},
             status=exc.status,
         )
     # The password change ended every session, this one included: issue a fresh one.
     response = RedirectResponse("/account", status_code=303)
     sessions.write_session(response, viewer.user_id, viewer.membership_id)
-    sessions.flash(response, "Password changed. Other browsers are signed out.")
+    sessions.flash(response, _("Password changed. Other browsers are signed out."))
+    return response
+
+
+@router.post("/account/language", dependencies=[CsrfChecked])
+def change_language(
+    request: Request,
+    viewer: SignedIn,
+    locale: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """The user's language; the empty choice means "follow the browser"."""
+    with transaction() as session:
+        people.set_locale(session, viewer.user_id, locale or None, i18n.LANGUAGES)
+    # The confirmation is in the language just chosen (or the browser's, for "automatic").
+    i18n.activate(locale or i18n.negotiate(request.headers.get("accept-language")))
+    response = RedirectResponse("/account", status_code=303)
+    sessions.flash(response, _("Language saved."))
     return response
 
 
@@ -140,7 +158,7 @@ def sign_out_everywhere(request: Request, viewer: SignedIn) -> Response:
         people.end_all_sessions(session, viewer.user_id)
     response = RedirectResponse("/login", status_code=303)
     sessions.clear_session(response)
-    sessions.flash(response, "You are signed out on every browser.")
+    sessions.flash(response, _("You are signed out on every browser."))
     return response
 
 
@@ -197,5 +215,5 @@ def accept_invitation(
     sessions.write_session(response, user_id, membership_id)
     sessions.rotate_csrf(request)
     sessions.set_pending_cookies(request, response)
-    sessions.flash(response, f"Welcome to {account}.")
+    sessions.flash(response, _("Welcome to %(account)s.", account=account))
     return response

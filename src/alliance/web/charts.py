@@ -16,6 +16,8 @@ from decimal import Decimal
 
 from markupsafe import Markup
 
+from alliance.web.templating import number
+
 Number = int | Decimal | float
 Format = Callable[[Number], str]
 
@@ -25,10 +27,11 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 40, 16, 48
 
 
 def plain(value: Number) -> str:
-    """Default value format: integers as integers, anything else with up to 2 decimals."""
+    """Default value format: integers as integers, anything else with 2 decimals, in the
+    reader's locale ("1,234" in English, "1.234" in German, "1 234" in Swedish)."""
     if isinstance(value, int) or (isinstance(value, Decimal) and value == value.to_integral()):
-        return f"{int(value):,}"
-    return f"{Decimal(str(value)):,.2f}"
+        return number(int(value))
+    return number(Decimal(str(value)), 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ def line_chart(
     x_labels: Sequence[str],
     series: Sequence[Series],
     *,
-    x_label: str = "Day",
+    x_label: str = "Day",  # callers pass it translated
     y_label: str = "",
     fmt: Format = plain,
     width: int = 720,

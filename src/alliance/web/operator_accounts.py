@@ -40,6 +40,7 @@ from alliance.reports import queries
 from alliance.reports.schemas import DEFAULT_PERIOD_DAYS, OrdersGroup
 from alliance.settings import get_settings
 from alliance.web import sessions
+from alliance.web.i18n import N_, _, options
 from alliance.web.operator_common import PAGE_SIZE, operators, page_url
 from alliance.web.sessions import OperatorAction, OperatorPage, Viewer
 from alliance.web.templating import render
@@ -47,8 +48,8 @@ from alliance.web.templating import render
 router = APIRouter()
 
 SERVICE_LEVELS = [
-    (ServiceLevel.self_service.value, "Self-service"),
-    (ServiceLevel.managed.value, "Managed"),
+    (ServiceLevel.self_service.value, N_("Self-service")),
+    (ServiceLevel.managed.value, N_("Managed")),
 ]
 PARTNER_TYPES = [(t.value, t.value.capitalize()) for t in PartnerType]
 NO_MANAGER = "none"  # the manager filter's value for "no account manager"
@@ -194,7 +195,7 @@ def _accounts_page(
     with reading() as session:
         if kind is AccountKind.advertiser:
             rows, more = _advertiser_rows(session, viewer, listing)
-            choices = {"service_levels": SERVICE_LEVELS}
+            choices = {"service_levels": options(SERVICE_LEVELS)}
         else:
             rows, more = _partner_rows(session, viewer, listing)
             choices = {"partner_types": PARTNER_TYPES}
@@ -203,7 +204,7 @@ def _accounts_page(
         "rows": rows,
         "listing": listing,
         "operators": staff,
-        "manager_options": [(NO_MANAGER, "No account manager"), *staff],
+        "manager_options": [(NO_MANAGER, _("No account manager")), *staff],
         **choices,
         "prev_url": page_url(path, listing.params(page=listing.page - 1))
         if listing.page > 1
@@ -315,7 +316,9 @@ def manage(
             acting_operator_id=viewer.account_id,
         )
         name = advertiser.name
-    return _redirect(back, "/operator/advertisers", f"Saved the management of {name}.")
+    return _redirect(
+        back, "/operator/advertisers", _("Saved the management of %(name)s.", name=name)
+    )
 
 
 def _invite(
@@ -331,7 +334,7 @@ def _invite(
             )
             if account is None:
                 raise NotFound(f"no such {kind.value}", field=kind.value)
-            _, token = people.invite(
+            _invitation, token = people.invite(
                 session, kind.value, account_id, email, Role.owner, viewer.user_id
             )
             name = account.name
@@ -344,7 +347,7 @@ def _invite(
             kind,
             Listing(q=account_id),
             status=exc.status,
-            error=f"Inviting {email}: {exc.detail}",
+            error=_("Inviting %(email)s: %(error)s", email=email, error=exc.detail),
             error_field=exc.field,
         )
     link = f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
@@ -506,7 +509,9 @@ def manage_partner_account(
             raise NotFound("no such partner", field="partner")
         manage_partner(session, partner, account_manager_id=_blank(account_manager_id))
         name = partner.name
-    return _redirect(back, "/operator/partners", f"Saved the account manager of {name}.")
+    return _redirect(
+        back, "/operator/partners", _("Saved the account manager of %(name)s.", name=name)
+    )
 
 
 @router.post("/operator/partners/{partner_id}/invite")

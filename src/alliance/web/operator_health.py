@@ -12,6 +12,7 @@ from alliance.clock import utcnow
 from alliance.db.engine import reading
 from alliance.jobs import health
 from alliance.jobs.tasks import STUCK_AFTER
+from alliance.web.i18n import ngettext
 from alliance.web.sessions import OperatorPage
 from alliance.web.templating import DASH, render
 
@@ -41,10 +42,6 @@ def _duration(seconds: float | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def problems(h: health.Health) -> list[str]:
     """What needs attention, in words, most urgent first."""
     found = []
@@ -52,25 +49,56 @@ def problems(h: health.Health) -> list[str]:
     never = [t.name for t in h.tasks if t.state == "never_run"]
     overdue = [t.name for t in h.tasks if t.state == "overdue"]
     if failing:
-        found.append(f"{_count(len(failing), 'task', 'tasks')} failing: {', '.join(failing)}.")
+        found.append(
+            ngettext(
+                "%(num)s task failing: %(names)s.",
+                "%(num)s tasks failing: %(names)s.",
+                len(failing),
+                names=", ".join(failing),
+            )
+        )
     if overdue:
-        found.append(f"{_count(len(overdue), 'task', 'tasks')} overdue: {', '.join(overdue)}.")
+        found.append(
+            ngettext(
+                "%(num)s task overdue: %(names)s.",
+                "%(num)s tasks overdue: %(names)s.",
+                len(overdue),
+                names=", ".join(overdue),
+            )
+        )
     if never:
         found.append(
-            f"{_count(len(never), 'task has', 'tasks have')} never run: "
-            'is "alliance jobs run" scheduled?'
+            ngettext(
+                "%(num)s task has never run: is “alliance jobs run” scheduled?",
+                "%(num)s tasks have never run: is “alliance jobs run” scheduled?",
+                len(never),
+            )
         )
     if h.inbound_stuck:
-        found.append(f"{_count(h.inbound_stuck, 'inbound event', 'inbound events')} stuck.")
+        found.append(
+            ngettext(
+                "%(num)s inbound event stuck.", "%(num)s inbound events stuck.", h.inbound_stuck
+            )
+        )
     if h.failing_target_count:
         found.append(
-            f"{_count(h.failing_target_count, 'webhook receiver', 'webhook receivers')} failing."
+            ngettext(
+                "%(num)s webhook receiver failing.",
+                "%(num)s webhook receivers failing.",
+                h.failing_target_count,
+            )
         )
     dead = h.deliveries.get("dead", 0)
     if dead:
-        found.append(f"{_count(dead, 'dead delivery', 'dead deliveries')}.")
+        found.append(ngettext("%(num)s dead delivery.", "%(num)s dead deliveries.", dead))
     if h.writer is not None and h.writer.failed_batches:
-        found.append(f"{_count(h.writer.failed_batches, 'click batch', 'click batches')} failed.")
+        found.append(
+            ngettext(
+                "%(num)s click batch failed.",
+                "%(num)s click batches failed.",
+                h.writer.failed_batches,
+            )
+        )
     return found
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from alliance.db.engine import reading
 from alliance.reports import queries
 from alliance.reports.schemas import OrdersGroup, OrdersRow, TrafficGroup
+from alliance.web.i18n import N_, options
 from alliance.web.operator_common import period
 from alliance.web.sessions import OperatorPage
 from alliance.web.templating import render
@@ -23,7 +24,7 @@ from alliance.web.templating import render
 router = APIRouter()
 
 TOP = 10
-RANKS = {"sales": "Sales", "commission": "Commission"}
+RANKS = {"sales": N_("Sales"), "commission": N_("Commission")}
 
 
 def _top(rows: list[OrdersRow], currency: str, rank: str) -> list[OrdersRow]:
@@ -67,7 +68,7 @@ def overview(
         "currency_options": [(c, c) for c in currencies],
         "currency": currency,
         "rank": rank,
-        "ranks": list(RANKS.items()),
+        "ranks": options(RANKS.items()),
         "top_programs": _top(by_program.rows, currency, rank) if currency else [],
         "top_partners": _top(by_partner.rows, currency, rank) if currency else [],
     }

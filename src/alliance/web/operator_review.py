@@ -42,8 +42,10 @@ from alliance.programs.models import Enrollment, EnrollmentStatus, Program
 from alliance.reports import queries
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import sessions
+from alliance.web.i18n import _
 from alliance.web.sessions import OperatorAction, OperatorPage
 from alliance.web.templating import render
+from alliance.web.terms import status_label
 
 router = APIRouter()
 
@@ -242,19 +244,19 @@ def partner_signals(session: Session, now: datetime) -> list[PartnerSignal]:
             and bot_share is not None
             and bot_share > BOT_SHARE_LIMIT
         ):
-            reasons.append("bot-click share")
+            reasons.append(_("bot-click share above the limit"))
         if (
             n_orders >= REFUND_RATE_MIN_ORDERS
             and refund_rate is not None
             and refund_rate > REFUND_RATE_LIMIT
         ):
-            reasons.append("refund rate")
+            reasons.append(_("refund rate above the limit"))
         if reasons:
             signals.append(
                 PartnerSignal(
                     partner_id=partner_id,
                     partner_name=names.get(partner_id) or partner_id,
-                    reason=" and ".join(reasons) + " above the limit",
+                    reason="; ".join(reasons),
                     clicks=n_clicks,
                     bot_clicks=n_bots,
                     bot_share=bot_share,
@@ -338,7 +340,7 @@ def retry_delivery(viewer: OperatorAction, delivery_id: str) -> Response:
         if delivery is None:
             raise NotFound("no such delivery", field="delivery")
         notifications.retry_delivery(session, delivery, utcnow())
-    return _back("Queued again: it is sent at the next run of the delivery job.")
+    return _back(_("Queued again: it is sent at the next run of the delivery job."))
 
 
 @router.get("/operator/review/rejected", response_class=HTMLResponse)
@@ -395,7 +397,11 @@ def retry_inbound(
     # What POST /api/v1/inbound-events/{id}/retry does: process the stored request again.
     result = inbound_api.retry_inbound_event(event_id, viewer.principal)
     to = sessions.local_path(back, "/operator/review")
-    message = f"Event {event_id} processed again: {result.status}"
+    message = _(
+        "Event %(id)s processed again: %(status)s",
+        id=event_id,
+        status=status_label(result.status),
+    )
     if result.reason:
         message += f" ({result.reason})"
     return _back(message + ".", "ok" if result.status != "rejected" else "warn", to)

@@ -25,8 +25,9 @@ from alliance.commissions.terms import TermsDocument, parse_terms
 from alliance.errors import InvalidInput
 from alliance.programs.models import CommissionTerms
 from alliance.settings import get_settings
-from alliance.web import sessions
-from alliance.web.templating import money
+from alliance.web import i18n, sessions
+from alliance.web.i18n import N_, _
+from alliance.web.templating import money, number
 
 # --- forms -------------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ def qr_svg(text: str) -> bytes:
         svgns=True,
         scale=QR_SCALE,
         border=QR_BORDER,
-        title=f"QR code for {text}",
+        title=_("QR code for %(url)s", url=text),
     )
     return buffer.getvalue()
 
@@ -125,19 +126,29 @@ def on_this_site(url: str | None) -> bool:
 
 
 def country_name(code: str) -> str:
+    locale = i18n.current()
+    if locale != i18n.DEFAULT:
+        # CLDR's names in the reader's language ("Schweden", "瑞典").
+        name = i18n.format_locale(locale).territories.get(code.upper())
+        if name:
+            return str(name)
     found = pycountry.countries.get(alpha_2=code)
     return str(found.name) if found is not None else code
 
 
 def countries_text(codes: list[str] | None) -> str:
     if not codes:
-        return "All countries"
+        return _("All countries")
     return ", ".join(f"{country_name(c)} ({c})" for c in codes)
 
 
 def percent_text(value: Decimal) -> str:
+    """A commission rate as written in the terms ("8.5 %"), in the reader's notation."""
     text = f"{value.normalize():f}"
-    return f"{text} %"
+    if i18n.current() == i18n.DEFAULT:
+        return f"{text} %"
+    digits = len(text.partition(".")[2])
+    return number(Decimal(text), digits) + "\u00a0%"
 
 
 def document_of(terms: CommissionTerms | None, currency: str) -> TermsDocument | None:
@@ -156,10 +167,16 @@ def _rate(item: Any, doc: TermsDocument, currency: str) -> str:
 
 
 _WHAT = {
-    "cps": "of the order",
-    "cpo": "per order",
-    "cpl": "per lead",
-    "cpc": "per valid unique click",
+    "cps": N_("of the order"),
+    "cpo": N_("per order"),
+    "cpl": N_("per lead"),
+    "cpc": N_("per valid unique click"),
+}
+_TYPES = {
+    "cps": N_("Percentage of sales (CPS)"),
+    "cpo": N_("Fixed amount per order (CPO)"),
+    "cpl": N_("Fixed amount per lead (CPL)"),
+    "cpc": N_("Per valid unique click (CPC)"),
 }
 
 
@@ -167,57 +184,65 @@ def when_text(conditions: dict[str, str]) -> str:
     parts = []
     for key, value in conditions.items():
         if key == "customer":
-            parts.append(f"{value} customers")
+            if value == "new":
+                parts.append(_("new customers"))
+            elif value == "returning":
+                parts.append(_("returning customers"))
+            else:
+                parts.append(_("%(kind)s customers", kind=value))
         elif key == "buyer_country":
-            parts.append(f"buyers in {country_name(value)}")
+            parts.append(_("buyers in %(country)s", country=country_name(value)))
         elif key == "category":
-            parts.append(f"category {value}")
+            parts.append(_("category %(category)s", category=value))
         elif key == "partner_group":
-            parts.append(f"partner group {value}")
-    return " and ".join(parts)
+            parts.append(_("partner group %(group)s", group=value))
+    text = parts[0] if parts else ""
+    for part in parts[1:]:
+        text = _("%(first)s and %(second)s", first=text, second=part)
+    return text
 
 
 def tier_threshold(tier: Any, currency: str) -> str:
     if tier.min_orders is not None:
-        return f"from {tier.min_orders} orders a month"
-    return f"from {money(tier.min_sales, currency)} of sales a month"
+        return _("from %(count)s orders a month", count=tier.min_orders)
+    return _("from %(amount)s of sales a month", amount=money(tier.min_sales, currency))
 
 
 def terms_summary(doc: TermsDocument | None, currency: str) -> str:
     """One line: "8 % of the order; 12 % for new customers; 10 % from 50 orders a month"."""
     if doc is None:
-        return "No commission terms published"
-    parts = [f"{_rate(doc, doc, currency)} {_WHAT[doc.type]}"]
+        return _("No commission terms published")
+    parts = [f"{_rate(doc, doc, currency)} {_(_WHAT[doc.type])}"]
     parts += [
-        f"{_rate(o, doc, currency)} for {when_text(o.when.conditions())}" for o in doc.overrides
+        _("%(rate)s for %(who)s", rate=_rate(o, doc, currency), who=when_text(o.when.conditions()))
+        for o in doc.overrides
     ]
     parts += [f"{_rate(t, doc, currency)} {tier_threshold(t, currency)}" for t in doc.tiers]
     if doc.lead_amount is not None:
-        parts.append(f"{money(doc.lead_amount, currency)} per lead")
+        parts.append(_("%(amount)s per lead", amount=money(doc.lead_amount, currency)))
     if doc.cap_per_order is not None:
-        unit = "a day" if doc.type == "cpc" else "per order"
-        parts.append(f"at most {money(doc.cap_per_order, currency)} {unit}")
+        cap = money(doc.cap_per_order, currency)
+        if doc.type == "cpc":
+            parts.append(_("at most %(amount)s a day", amount=cap))
+        else:
+            parts.append(_("at most %(amount)s per order", amount=cap))
     return "; ".join(parts)
 
 
 def terms_details(doc: TermsDocument, currency: str) -> dict[str, Any]:
     """The full terms, as rows a template lays out."""
     if doc.type == "cps":
-        base = "the order amount"
-        included = (("tax", doc.includes_tax), ("shipping", doc.includes_shipping))
-        excluded = [name for name, inside in included if not inside]
-        if excluded:
-            base += " excluding " + " and ".join(excluded)
+        base = {
+            (True, True): _("the order amount"),
+            (False, True): _("the order amount excluding tax"),
+            (True, False): _("the order amount excluding shipping"),
+            (False, False): _("the order amount excluding tax and shipping"),
+        }[(bool(doc.includes_tax), bool(doc.includes_shipping))]
     else:
         base = None
     return {
-        "type": {
-            "cps": "Percentage of sales (CPS)",
-            "cpo": "Fixed amount per order (CPO)",
-            "cpl": "Fixed amount per lead (CPL)",
-            "cpc": "Per valid unique click (CPC)",
-        }[doc.type],
-        "rate": f"{_rate(doc, doc, currency)} {_WHAT[doc.type]}",
+        "type": _(_TYPES[doc.type]),
+        "rate": f"{_rate(doc, doc, currency)} {_(_WHAT[doc.type])}",
         "base": base,
         "lead_amount": money(doc.lead_amount, currency) if doc.lead_amount is not None else None,
         "cap": money(doc.cap_per_order, currency) if doc.cap_per_order is not None else None,

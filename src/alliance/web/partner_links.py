@@ -26,6 +26,7 @@ from alliance.programs.models import Coupon, Creative, CreativeKind, Program
 from alliance.tracking import service as tracking
 from alliance.tracking.models import Link
 from alliance.tracking.schemas import LinkCreate
+from alliance.web.i18n import _
 from alliance.web.partner_common import invalid_from, on_this_site, qr_img, query_url, redirect
 from alliance.web.sessions import PartnerAction, PartnerPage, Viewer
 from alliance.web.templating import render
@@ -225,7 +226,7 @@ def create_link(
         )
     return redirect(
         f"/partner/links?program_id={program_id}#{link_id}",
-        f"Link created: {tracking.link_url(code)}",
+        _("Link created: %(url)s", url=tracking.link_url(code)),
     )
 
 

@@ -28,6 +28,7 @@ from alliance.programs import service
 from alliance.programs.models import Enrollment, Program
 from alliance.reports.queries import ReportQuery, Scope, orders_report, valid_clicks_by
 from alliance.reports.schemas import OrdersGroup
+from alliance.web.i18n import _
 from alliance.web.partner_common import (
     countries_text,
     document_of,
@@ -294,8 +295,8 @@ def apply(
             message=message,
         )
     text = (
-        f"You joined {name}."
+        _("You joined %(name)s.", name=name)
         if state == "approved"
-        else f"Application sent to {name}: the advertiser will review it."
+        else _("Application sent to %(name)s: the advertiser will review it.", name=name)
     )
     return redirect(f"/partner/marketplace/{program_id}", text)

@@ -30,6 +30,7 @@ from alliance.notifications.models import (
 )
 from alliance.notifications.schemas import PostbackPut
 from alliance.programs.models import Enrollment, Program
+from alliance.web.i18n import _
 from alliance.web.partner_common import invalid_from, redirect
 from alliance.web.sessions import PartnerAction, PartnerPage, Viewer
 from alliance.web.templating import render
@@ -162,7 +163,7 @@ def save_postback(
         return _page(
             request, viewer, status=exc.status, error=exc.detail, error_field=field, form=form
         )
-    return redirect("/partner/postbacks", "Postback saved.")
+    return redirect("/partner/postbacks", _("Postback saved."))
 
 
 @router.post("/partner/postbacks/{postback_id}/active")
@@ -190,7 +191,9 @@ def set_active(
             active=active,
             now=utcnow(),
         )
-    return redirect("/partner/postbacks", "Postback enabled." if active else "Postback disabled.")
+    return redirect(
+        "/partner/postbacks", _("Postback enabled.") if active else _("Postback disabled.")
+    )
 
 
 @router.post("/partner/postbacks/{postback_id}/delete")
@@ -222,4 +225,4 @@ def retry(viewer: PartnerAction, delivery_id: str) -> Response:
             for_update=True,
         )
         service.retry_delivery(session, delivery, utcnow())
-    return redirect("/partner/postbacks", "The call is queued again.")
+    return redirect("/partner/postbacks", _("The call is queued again."))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import IO, Any
 from urllib.parse import urlencode
 
@@ -45,8 +46,9 @@ from alliance.reports.schemas import (
     resolve_period,
 )
 from alliance.web import charts
+from alliance.web.i18n import N_, _, ngettext
 from alliance.web.sessions import SignedIn, Viewer
-from alliance.web.templating import money, number, percent, render
+from alliance.web.templating import day, money, number, percent, render
 
 router = APIRouter()
 
@@ -54,12 +56,14 @@ PAGE_SIZE = 50
 OPTIONS_LIMIT = 200  # more programs or partners than this: a text field for the id
 TOP = 10  # bars in a breakdown chart
 REPORTS = ("traffic", "orders", "refunds", "transactions")
+# Page titles (translated when shown; the XLSX sheet names keep the English: exports are
+# machine-readable and the same for every reader).
 TITLES = {
-    "overview": "Overview",
-    "traffic": "Traffic",
-    "orders": "Orders",
-    "refunds": "Refunds",
-    "transactions": "Transactions",
+    "overview": N_("Overview"),
+    "traffic": N_("Traffic"),
+    "orders": N_("Orders"),
+    "refunds": N_("Refunds"),
+    "transactions": N_("Transactions"),
 }
 GROUPS: dict[str, type[TrafficGroup] | type[OrdersGroup] | type[RefundsGroup]] = {
     "traffic": TrafficGroup,
@@ -223,44 +227,44 @@ def _group_value(row: Any) -> Any:
 
 
 TRAFFIC_COLUMNS = (
-    Column("group", "Group", "group", _group_value),
-    Column("clicks", "Clicks", "int", lambda r: r.clicks),
-    Column("unique_visitors", "Unique clicks", "int", lambda r: r.unique_visitors),
-    Column("valid_clicks", "Valid clicks", "int", lambda r: r.valid_clicks),
+    Column("group", N_("Group"), "group", _group_value),
+    Column("clicks", N_("Clicks"), "int", lambda r: r.clicks),
+    Column("unique_visitors", N_("Unique clicks"), "int", lambda r: r.unique_visitors),
+    Column("valid_clicks", N_("Valid clicks"), "int", lambda r: r.valid_clicks),
     # Bots and visitors from countries the program does not allow (geo-targeting).
-    Column("invalid_clicks", "Invalid clicks", "int", lambda r: r.invalid_clicks),
+    Column("invalid_clicks", N_("Invalid clicks"), "int", lambda r: r.invalid_clicks),
     Column(
-        "unique_valid_visitors", "Unique valid clicks", "int", lambda r: r.unique_valid_visitors
+        "unique_valid_visitors", N_("Unique valid clicks"), "int", lambda r: r.unique_valid_visitors
     ),
 )
 ORDERS_COLUMNS = (
-    Column("group", "Group", "group", _group_value),
-    Column("currency", "Currency", "text", lambda r: r.currency),
-    Column("orders", "Orders", "int", lambda r: r.orders),
-    Column("refunded_orders", "Refunded orders", "int", lambda r: r.refunded_orders),
-    Column("declined_orders", "Declined orders", "int", lambda r: r.declined_orders),
-    Column("sales", "Sales", "money", lambda r: r.sales),
-    Column("refunded", "Refunded", "money", lambda r: r.refunded),
-    Column("net_sales", "Net sales", "money", lambda r: r.net_sales),
-    Column("commission_value", "Commission", "money", lambda r: r.commission.value),
-    Column("commission_pending", "Pending", "money", lambda r: r.commission.pending),
-    Column("commission_approved", "Approved", "money", lambda r: r.commission.approved),
-    Column("commission_paid", "Paid", "money", lambda r: r.commission.paid),
-    Column("valid_clicks", "Valid clicks", "int", lambda r: r.valid_clicks),
-    Column("conversion_rate", "Conversion rate", "ratio", lambda r: r.kpis.conversion_rate),
-    Column("epc", "EPC", "money4", lambda r: r.kpis.epc),
-    Column("aov", "AOV", "money", lambda r: r.kpis.aov),
-    Column("refund_rate", "Refund rate", "ratio", lambda r: r.kpis.refund_rate),
-    Column("roi", "ROI", "ratio", lambda r: r.kpis.roi),
+    Column("group", N_("Group"), "group", _group_value),
+    Column("currency", N_("Currency"), "text", lambda r: r.currency),
+    Column("orders", N_("Orders"), "int", lambda r: r.orders),
+    Column("refunded_orders", N_("Refunded orders"), "int", lambda r: r.refunded_orders),
+    Column("declined_orders", N_("Declined orders"), "int", lambda r: r.declined_orders),
+    Column("sales", N_("Sales"), "money", lambda r: r.sales),
+    Column("refunded", N_("Refunded"), "money", lambda r: r.refunded),
+    Column("net_sales", N_("Net sales"), "money", lambda r: r.net_sales),
+    Column("commission_value", N_("Commission"), "money", lambda r: r.commission.value),
+    Column("commission_pending", N_("Pending"), "money", lambda r: r.commission.pending),
+    Column("commission_approved", N_("Approved"), "money", lambda r: r.commission.approved),
+    Column("commission_paid", N_("Paid"), "money", lambda r: r.commission.paid),
+    Column("valid_clicks", N_("Valid clicks"), "int", lambda r: r.valid_clicks),
+    Column("conversion_rate", N_("Conversion rate"), "ratio", lambda r: r.kpis.conversion_rate),
+    Column("epc", N_("EPC"), "money4", lambda r: r.kpis.epc),
+    Column("aov", N_("AOV"), "money", lambda r: r.kpis.aov),
+    Column("refund_rate", N_("Refund rate"), "ratio", lambda r: r.kpis.refund_rate),
+    Column("roi", N_("ROI"), "ratio", lambda r: r.kpis.roi),
 )
 REFUNDS_COLUMNS = (
-    Column("group", "Group", "group", _group_value),
-    Column("currency", "Currency", "text", lambda r: r.currency),
-    Column("refunds", "Refunds", "int", lambda r: r.refunds),
-    Column("refunded_orders", "Refunded orders", "int", lambda r: r.refunded_orders),
-    Column("refunded_amount", "Refunded amount", "money", lambda r: r.refunded_amount),
+    Column("group", N_("Group"), "group", _group_value),
+    Column("currency", N_("Currency"), "text", lambda r: r.currency),
+    Column("refunds", N_("Refunds"), "int", lambda r: r.refunds),
+    Column("refunded_orders", N_("Refunded orders"), "int", lambda r: r.refunded_orders),
+    Column("refunded_amount", N_("Refunded amount"), "money", lambda r: r.refunded_amount),
     Column(
-        "reversed_commission", "Commission taken back", "money", lambda r: r.reversed_commission
+        "reversed_commission", N_("Commission taken back"), "money", lambda r: r.reversed_commission
     ),
 )
 
@@ -316,7 +320,7 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def _day_label(value: str | None) -> str:
-    return value or "(none)"
+    return day(date.fromisoformat(value)) if value else _("(none)")
 
 
 def traffic_chart(chart_id: str, rows: Sequence[TrafficRow], start: date, end: date) -> Markup:
@@ -324,16 +328,21 @@ def traffic_chart(chart_id: str, rows: Sequence[TrafficRow], start: date, end: d
     labels = [d.isoformat() for d in _days(start, end)]
     return charts.line_chart(
         chart_id,
-        "Clicks per day",
-        f"Clicks and valid clicks per UTC day from {start} to {end}; the table lists them.",
-        labels,
+        _("Clicks per day"),
+        _(
+            "Clicks and valid clicks per UTC day from %(start)s to %(end)s; the table lists them.",
+            start=day(start),
+            end=day(end),
+        ),
+        [_day_label(d) for d in labels],
         [
-            charts.Series("Clicks", [by_day[d].clicks if d in by_day else 0 for d in labels]),
+            charts.Series(_("Clicks"), [by_day[d].clicks if d in by_day else 0 for d in labels]),
             charts.Series(
-                "Valid clicks", [by_day[d].valid_clicks if d in by_day else 0 for d in labels]
+                _("Valid clicks"), [by_day[d].valid_clicks if d in by_day else 0 for d in labels]
             ),
         ],
-        y_label="Clicks",
+        y_label=_("Clicks"),
+        x_label=_("Day"),
     )
 
 
@@ -362,16 +371,21 @@ def _day_series_figures(
     orders_fig = Figure(
         charts.line_chart(
             "chart-orders",
-            "Orders per day",
-            f"Orders and leads per UTC day from {start} to {end}, all currencies.",
-            labels,
-            [charts.Series("Orders", [orders[d] for d in labels])],
-            y_label="Orders",
+            _("Orders per day"),
+            _(
+                "Orders and leads per UTC day from %(start)s to %(end)s, all currencies.",
+                start=day(start),
+                end=day(end),
+            ),
+            [_day_label(d) for d in labels],
+            [charts.Series(_("Orders"), [orders[d] for d in labels])],
+            y_label=_("Orders"),
+            x_label=_("Day"),
         ),
-        charts.legend(["Orders"]),
-        ("Day", "Orders"),
-        [(d, number(orders[d])) for d in labels],
-        caption="Orders per day",
+        charts.legend([_("Orders")]),
+        (_("Day"), _("Orders")),
+        [(_day_label(d), number(orders[d])) for d in labels],
+        caption=_("Orders per day"),
     )
     money_figs = []
     for cur, rows in sorted(money_rows.items()):
@@ -381,19 +395,34 @@ def _day_series_figures(
             Figure(
                 charts.line_chart(
                     f"chart-money-{cur.lower()}",
-                    f"Sales and commission per day ({cur})",
-                    f"Sales and commission value in {cur} per UTC day from {start} to {end}.",
-                    labels,
-                    [charts.Series("Sales", sales), charts.Series("Commission", commission)],
+                    _("Sales and commission per day (%(currency)s)", currency=cur),
+                    _(
+                        "Sales and commission value in %(currency)s per UTC day"
+                        " from %(start)s to %(end)s.",
+                        currency=cur,
+                        start=day(start),
+                        end=day(end),
+                    ),
+                    [_day_label(d) for d in labels],
+                    [
+                        charts.Series(_("Sales"), sales),
+                        charts.Series(_("Commission"), commission),
+                    ],
                     y_label=cur,
+                    x_label=_("Day"),
+                    fmt=partial(money, currency=cur),
                 ),
-                charts.legend(["Sales", "Commission"]),
-                ("Day", f"Sales ({cur})", f"Commission ({cur})"),
+                charts.legend([_("Sales"), _("Commission")]),
+                (
+                    _("Day"),
+                    _("Sales (%(currency)s)", currency=cur),
+                    _("Commission (%(currency)s)", currency=cur),
+                ),
                 [
-                    (d, money(s, cur), money(c, cur))
+                    (_day_label(d), money(s, cur), money(c, cur))
                     for d, s, c in zip(labels, sales, commission, strict=True)
                 ],
-                caption=f"Sales and commission per day ({cur})",
+                caption=_("Sales and commission per day (%(currency)s)", currency=cur),
             )
         )
     return orders_fig, money_figs
@@ -411,20 +440,24 @@ def bar_figure(
         charts.bar_chart(
             chart_id,
             title,
-            f"The {len(top)} largest of {len(bars)}, largest first; the table lists them.",
+            _(
+                "The %(shown)s largest of %(total)s, largest first; the table lists them.",
+                shown=number(len(top)),
+                total=number(len(bars)),
+            ),
             top,
             value_label=value_label,
             fmt=fmt,
         ),
         None,
-        ("Group", value_label),
+        (_("Group"), value_label),
         [(label, fmt(value)) for label, value in top],
         caption=title,
     )
 
 
 def _row_name(row: Any) -> str:
-    return str(row.label or row.group or "(none)")
+    return str(row.label or row.group or _("(none)"))
 
 
 # --- loading each view ------------------------------------------------------------------
@@ -442,19 +475,30 @@ def _extra_kpis(session: Session, q: queries.ReportQuery) -> list[tuple[str, str
     if q.scope.viewer is not AccountKind.partner:  # a partner is the only partner it sees
         found.append(
             (
-                "Partner retention",
+                _("Partner retention"),
                 percent(summary.partner_retention),
-                f"{summary.retained_partners} of {summary.previous_active_partners} partners "
-                f"active {summary.previous_from} to {summary.previous_to} still active",
+                _(
+                    "%(retained)s of %(previous)s partners active %(start)s to %(end)s"
+                    " still active",
+                    retained=number(summary.retained_partners),
+                    previous=number(summary.previous_active_partners),
+                    start=day(summary.previous_from),
+                    end=day(summary.previous_to),
+                ),
             )
         )
     for entry in summary.currencies:
         if entry.new_customers:
             found.append(
                 (
-                    f"Customer lifetime value ({entry.currency})",
+                    _("Customer lifetime value (%(currency)s)", currency=entry.currency),
                     money(entry.customer_lifetime_value, entry.currency),
-                    f"net sales to date of {entry.new_customers} new customers",
+                    ngettext(
+                        "net sales to date of %(count)s new customer",
+                        "net sales to date of %(count)s new customers",
+                        entry.new_customers,
+                        count=number(entry.new_customers),
+                    ),
                 )
             )
     return found
@@ -469,25 +513,25 @@ def load_overview(session: Session, q: queries.ReportQuery, params: Params) -> d
     days = [d.isoformat() for d in _days(q.start, q.end)]
     traffic_fig = Figure(
         traffic_chart("chart-clicks", traffic.rows, q.start, q.end),
-        charts.legend(["Clicks", "Valid clicks"]),
-        ("Day", "Clicks", "Valid clicks"),
+        charts.legend([_("Clicks"), _("Valid clicks")]),
+        (_("Day"), _("Clicks"), _("Valid clicks")),
         [
             (
-                d,
+                _day_label(d),
                 number(by_day[d].clicks if d in by_day else 0),
                 number(by_day[d].valid_clicks if d in by_day else 0),
             )
             for d in days
         ],
-        caption="Clicks per day",
+        caption=_("Clicks per day"),
     )
-    label = dict(BREAKDOWN_LABELS)[params.breakdown]
+    label = _(dict(BREAKDOWN_LABELS)[params.breakdown])
     figures = [
         bar_figure(
             "chart-breakdown",
-            f"Valid clicks by {label.lower()}",
+            _("Valid clicks by %(group)s", group=label),
             [(_row_name(r), r.valid_clicks) for r in breakdown.rows],
-            "Valid clicks",
+            _("Valid clicks"),
         )
     ]
     if params.breakdown in ("partner", "program"):
@@ -496,9 +540,10 @@ def load_overview(session: Session, q: queries.ReportQuery, params: Params) -> d
             figures.append(
                 bar_figure(
                     f"chart-sales-{cur.lower()}",
-                    f"Sales by {label.lower()} ({cur})",
+                    _("Sales by %(group)s (%(currency)s)", group=label, currency=cur),
                     [(_row_name(r), r.sales) for r in by_group.rows if r.currency == cur],
-                    f"Sales ({cur})",
+                    _("Sales (%(currency)s)", currency=cur),
+                    fmt=partial(money, currency=cur),
                 )
             )
     return {
@@ -523,17 +568,17 @@ def load_table(
         if group == "day":
             extra["figure"] = Figure(
                 traffic_chart("chart-clicks", traffic.rows, q.start, q.end),
-                charts.legend(["Clicks", "Valid clicks"]),
+                charts.legend([_("Clicks"), _("Valid clicks")]),
                 (),
                 [],
-                caption="Clicks per day",
+                caption=_("Clicks per day"),
             )
         else:
             extra["figure"] = bar_figure(
                 "chart-breakdown",
-                f"Valid clicks by {group}",
+                _("Valid clicks by %(group)s", group=group),
                 [(_row_name(r), r.valid_clicks) for r in traffic.rows],
-                "Valid clicks",
+                _("Valid clicks"),
             )
     elif report == "orders":
         orders = queries.orders_report(session, q, OrdersGroup(group))
@@ -557,11 +602,11 @@ def load_transactions(session: Session, q: queries.ReportQuery, params: Params) 
 
 
 BREAKDOWN_LABELS = (
-    ("partner", "Partner"),
-    ("program", "Program"),
-    ("country", "Country"),
-    ("device", "Device"),
-    ("sub1", "Sub-id"),
+    ("partner", N_("Partner")),
+    ("program", N_("Program")),
+    ("country", N_("Country")),
+    ("device", N_("Device")),
+    ("sub1", N_("Sub-id")),
 )
 
 
@@ -571,8 +616,8 @@ def _page(request: Request, viewer: Viewer, view: str) -> Response:
     base = f"/reports/{view}" if view != "overview" else "/reports"
     context: dict[str, Any] = {
         "view": view,
-        "title": f"Reports · {TITLES[view]}",
-        "titles": TITLES,
+        "title": _("Reports · %(title)s", title=_(TITLES[view])),
+        "titles": {key: _(title) for key, title in TITLES.items()},
         "raw": raw,
         "base": base,
         "url": url,
@@ -581,7 +626,7 @@ def _page(request: Request, viewer: Viewer, view: str) -> Response:
         "is_partner": viewer.kind is AccountKind.partner,
         "devices": [(d.value, d.value) for d in Device],
         "groups": [(g.value, g.value) for g in GROUPS[view]] if view in GROUPS else None,
-        "breakdowns": [(k, v) for k, v in BREAKDOWN_LABELS if k in _breakdowns(viewer)],
+        "breakdowns": [(k, _(v)) for k, v in BREAKDOWN_LABELS if k in _breakdowns(viewer)],
         "page_size": PAGE_SIZE,
     }
     with reading() as session:
@@ -681,7 +726,7 @@ def export_csv(request: Request, viewer: SignedIn, name: str) -> Response:
             headers=_attachment(name, q, "csv"),
         )
     with reading() as session:
-        q, rows, _ = _export_rows(session, viewer, params, name)
+        q, rows, _columns = _export_rows(session, viewer, params, name)
     return Response(
         export.to_csv(_COLUMNS[name], rows),
         media_type="text/csv; charset=utf-8",

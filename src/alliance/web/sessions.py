@@ -33,6 +33,7 @@ from alliance.clock import as_utc
 from alliance.db.engine import reading
 from alliance.errors import Forbidden
 from alliance.settings import get_settings
+from alliance.web import i18n
 
 SESSION_COOKIE = "alliance_session"
 CSRF_COOKIE = "alliance_csrf"
@@ -224,6 +225,7 @@ class Viewer:
     account_name: str
     role: Role
     accounts: tuple[AccountChoice, ...]
+    locale: str | None = None  # the user's language setting; None follows the browser
 
     @property
     def principal(self) -> Principal:
@@ -289,6 +291,7 @@ def load_viewer(request: Request) -> Viewer | None:
                 AccountChoice(m.id, m.account_kind, m.account_id, names[m.id], m.role)
                 for m in memberships
             ),
+            locale=user.locale,
         )
 
 
@@ -297,12 +300,15 @@ def current_viewer(request: Request) -> Viewer:
     if viewer is None:
         raise SignInRequired(_next_path(request))
     request.state.viewer = viewer
+    i18n.use_user_setting(viewer.locale)
     return viewer
 
 
 def optional_viewer(request: Request) -> Viewer | None:
     viewer = load_viewer(request)
     request.state.viewer = viewer
+    if viewer is not None:
+        i18n.use_user_setting(viewer.locale)
     return viewer
 
 

@@ -13,8 +13,10 @@ from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError
 from alliance.settings import get_settings
 from alliance.web import sessions
+from alliance.web.i18n import _
 from alliance.web.sessions import AnyAction, SignedIn, Viewer
 from alliance.web.templating import render
+from alliance.web.terms import role_label
 
 router = APIRouter()
 
@@ -48,7 +50,7 @@ def invite(
     viewer.require_owner()
     try:
         with transaction() as session:
-            _, token = people.invite(
+            _invitation, token = people.invite(
                 session, viewer.kind.value, viewer.account_id, email, role, viewer.user_id
             )
     except AllianceError as exc:
@@ -67,7 +69,7 @@ def revoke(request: Request, viewer: AnyAction, invitation_id: str) -> Response:
     with transaction() as session:
         people.revoke_invitation(session, viewer.kind.value, viewer.account_id, invitation_id)
     response = RedirectResponse("/team", status_code=303)
-    sessions.flash(response, "Invitation revoked.")
+    sessions.flash(response, _("Invitation revoked."))
     return response
 
 
@@ -85,7 +87,7 @@ def change_role(
     except AllianceError as exc:
         return _page(request, viewer, status=exc.status, error=exc.detail, error_field=exc.field)
     response = RedirectResponse("/team", status_code=303)
-    sessions.flash(response, f"Role changed to {role.label}.")
+    sessions.flash(response, _("Role changed to %(role)s.", role=role_label(role)))
     return response
 
 
@@ -98,5 +100,5 @@ def remove(request: Request, viewer: AnyAction, membership_id: str) -> Response:
     except AllianceError as exc:
         return _page(request, viewer, status=exc.status, error=exc.detail, error_field=exc.field)
     response = RedirectResponse("/team", status_code=303)
-    sessions.flash(response, "Removed from the team.")
+    sessions.flash(response, _("Removed from the team."))
     return response

@@ -16,19 +16,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.numbers import format_currency, format_decimal
+from babel.dates import DateTimePattern
+from babel.dates import parse_pattern as parse_date_pattern
+from babel.numbers import NumberPattern, parse_pattern
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from alliance.clock import as_utc
-from alliance.web import sessions
+from alliance.web import i18n, sessions, terms
+from alliance.web.i18n import N_
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-LOCALE = "en_US"
 DASH = "\u2013"  # shown for a missing value
 
 
@@ -50,39 +52,89 @@ def _vendor_htmx() -> bool:
     return (STATIC / "vendor" / "htmx.min.js").is_file()
 
 
+# The filters below run once per table cell (a report can have thousands), so the CLDR
+# patterns are parsed once per locale and reused: `pattern.apply` is the cheap part of Babel.
+
+
+@cache
+def _currency_pattern(locale: str) -> NumberPattern:
+    return parse_pattern(i18n.format_locale(locale).currency_formats["standard"].pattern)
+
+
+@cache
+def _number_pattern(locale: str, digits: int) -> NumberPattern:
+    return parse_pattern("#,##0." + "0" * digits if digits else "#,##0")
+
+
+@cache
+def _percent_pattern(locale: str, digits: int) -> NumberPattern:
+    # English keeps the spaced "2.35 %" the pages always showed; the others follow CLDR
+    # ("2,35 %" with a no-break space in de/sv/es, "2.35%" in zh).
+    cldr = i18n.format_locale(locale).percent_formats[None].pattern
+    pattern = "#,##0 %" if locale == i18n.DEFAULT else cldr
+    return parse_pattern(pattern.replace("#,##0", "#,##0." + "0" * digits if digits else "#,##0"))
+
+
+@cache
+def _date_pattern(locale: str) -> DateTimePattern:
+    return parse_date_pattern(i18n.format_locale(locale).date_formats["medium"].pattern)
+
+
+@cache
+def _datetime_patterns(locale: str) -> tuple[DateTimePattern, DateTimePattern, str]:
+    babel_locale = i18n.format_locale(locale)
+    return (
+        _date_pattern(locale),
+        parse_date_pattern(babel_locale.time_formats["short"].pattern),
+        str(babel_locale.datetime_formats["medium"]),
+    )
+
+
 def money(value: Decimal | int | str | None, currency: str | None) -> str:
     if value is None or currency is None:
         return DASH
-    # "SEK 1,250.00", "¥1,250" never "SEK1,250.00": a no-break space after a code.
-    text = str(format_currency(Decimal(value), currency, locale=LOCALE))
+    locale = i18n.current()
+    text = _currency_pattern(locale).apply(
+        Decimal(value), i18n.format_locale(locale), currency=currency, currency_digits=True
+    )
+    # "SEK 1,250.00", never "SEK1,250.00": a no-break space after a leading code.
     return re.sub(r"^(-?)([A-Z]{3})(?=\d)", "\\1\\2\u00a0", text)
 
 
 def number(value: int | Decimal | None, digits: int = 0) -> str:
     if value is None:
         return DASH
-    if digits:
-        return str(format_decimal(Decimal(value), format=f"#,##0.{'0' * digits}", locale=LOCALE))
-    return str(format_decimal(value, format="#,##0", locale=LOCALE))
+    locale = i18n.current()
+    return str(_number_pattern(locale, digits).apply(Decimal(value), i18n.format_locale(locale)))
 
 
 def percent(ratio: Decimal | float | None, digits: int = 2) -> str:
-    """A ratio (0.0235) as a percentage ("2.35 %")."""
+    """A ratio (0.0235) as a percentage ("2.35 %", "2,35 %", "2.35%")."""
     if ratio is None:
         return DASH
-    return f"{Decimal(ratio) * 100:.{digits}f} %"
+    locale = i18n.current()
+    return str(_percent_pattern(locale, digits).apply(Decimal(ratio), i18n.format_locale(locale)))
 
 
 def when(value: datetime | None) -> str:
+    """A moment in UTC in the locale's medium date and short time ("Apr 1, 2024, 2:03 PM UTC")."""
     if value is None:
         return DASH
-    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+    locale = i18n.current()
+    date_pattern, time_pattern, combine = _datetime_patterns(locale)
+    moment = as_utc(value)
+    babel_locale = i18n.format_locale(locale)
+    text = combine.format(
+        time_pattern.apply(moment, babel_locale), date_pattern.apply(moment, babel_locale)
+    )
+    return f"{text} UTC"
 
 
 def day(value: date | datetime | None) -> str:
     if value is None:
         return DASH
-    return value.strftime("%Y-%m-%d")
+    locale = i18n.current()
+    return _date_pattern(locale).apply(value, i18n.format_locale(locale))
 
 
 def csrf_input(request: Request) -> Markup:
@@ -91,41 +143,41 @@ def csrf_input(request: Request) -> Markup:
     )
 
 
-# The navigation of each role: (path, label). Pages live under the role's prefix; reports
-# and the team are shared by all three.
+# The navigation of each role: (path, label; translated when shown). Pages live under the
+# role's prefix; reports and the team are shared by all three.
 NAV: dict[str, list[tuple[str, str]]] = {
     "operator": [
-        ("/operator", "Overview"),
-        ("/operator/advertisers", "Advertisers"),
-        ("/operator/partners", "Partners"),
-        ("/operator/review", "Review queue"),
-        ("/operator/health", "System health"),
-        ("/reports", "Reports"),
-        ("/team", "Team"),
+        ("/operator", N_("Overview")),
+        ("/operator/advertisers", N_("Advertisers")),
+        ("/operator/partners", N_("Partners")),
+        ("/operator/review", N_("Review queue")),
+        ("/operator/health", N_("System health")),
+        ("/reports", N_("Reports")),
+        ("/team", N_("Team")),
     ],
     "advertiser": [
-        ("/advertiser", "Overview"),
-        ("/advertiser/programs", "Programs"),
-        ("/advertiser/applications", "Applications"),
-        ("/advertiser/partners", "Partners"),
-        ("/advertiser/orders", "Orders"),
-        ("/advertiser/rejected", "Rejected events"),
-        ("/advertiser/creatives", "Creatives & feeds"),
-        ("/advertiser/webhooks", "Webhooks"),
-        ("/advertiser/integration", "Integration"),
-        ("/reports", "Reports"),
-        ("/team", "Team"),
+        ("/advertiser", N_("Overview")),
+        ("/advertiser/programs", N_("Programs")),
+        ("/advertiser/applications", N_("Applications")),
+        ("/advertiser/partners", N_("Partners")),
+        ("/advertiser/orders", N_("Orders")),
+        ("/advertiser/rejected", N_("Rejected events")),
+        ("/advertiser/creatives", N_("Creatives & feeds")),
+        ("/advertiser/webhooks", N_("Webhooks")),
+        ("/advertiser/integration", N_("Integration")),
+        ("/reports", N_("Reports")),
+        ("/team", N_("Team")),
     ],
     "partner": [
-        ("/partner", "Overview"),
-        ("/partner/marketplace", "Marketplace"),
-        ("/partner/links", "Links & coupons"),
-        ("/partner/creatives", "Creatives"),
-        ("/partner/earnings", "Earnings"),
-        ("/partner/statement", "Statement"),
-        ("/partner/postbacks", "Postbacks"),
-        ("/reports", "Reports"),
-        ("/team", "Team"),
+        ("/partner", N_("Overview")),
+        ("/partner/marketplace", N_("Marketplace")),
+        ("/partner/links", N_("Links & coupons")),
+        ("/partner/creatives", N_("Creatives")),
+        ("/partner/earnings", N_("Earnings")),
+        ("/partner/statement", N_("Statement")),
+        ("/partner/postbacks", N_("Postbacks")),
+        ("/reports", N_("Reports")),
+        ("/team", N_("Team")),
     ],
 }
 
@@ -140,7 +192,7 @@ def nav_for(viewer: Any, path: str) -> list[tuple[str, str, bool]]:
         key=len,
         default=None,
     )
-    return [(href, label, href == best) for href, label in items]
+    return [(href, i18n.gettext(label), href == best) for href, label in items]
 
 
 @cache
@@ -150,9 +202,30 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html", "svg"], default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # `{% trans %}` collapses its whitespace, so a msgid does not depend on indentation
+    # (babel.cfg extracts with the same policy).
+    env.policies["ext.i18n.trimmed"] = True
+    # "newstyle": `_("Hello %(name)s", name=x)` escapes `x`, and a missing translation can
+    # never break the page's markup. The locale is the request's (i18n.current()).
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: i18n.translations(i18n.current()).gettext(message),
+        lambda singular, plural, n: i18n.translations(i18n.current()).ngettext(singular, plural, n),
+        newstyle=True,
+        pgettext=lambda context, message: i18n.translations(i18n.current()).pgettext(
+            context, message
+        ),
     )
     env.filters.update(money=money, number=number, percent=percent, when=when, day=day)
-    env.globals.update(static_url=static_url, nav_for=nav_for, vendor_htmx=_vendor_htmx())
+    env.globals.update(
+        static_url=static_url,
+        nav_for=nav_for,
+        vendor_htmx=_vendor_htmx(),
+        status_label=terms.status_label,
+        role_label=terms.role_label,
+        kind_label=terms.kind_label,
+    )
     return env
 
 
@@ -173,6 +246,9 @@ def render(
         "csrf_token": lambda: sessions.csrf_token(request),
         "flash": sessions.take_flash(request),
         "path": request.url.path,
+        "locale": i18n.current(),
+        # BCP 47 for <html lang>: "zh-Hans", "de"
+        "html_lang": i18n.current().replace("_", "-"),
     }
     values.update(context or {})
     body = environment().get_template(template).render(values)

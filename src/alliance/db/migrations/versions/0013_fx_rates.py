@@ -3,7 +3,7 @@ the rate an order in another currency than its program's was priced at, and comm
 payout currency and approval-day rate with each ledger entry's value in it
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-21 22:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from alliance.db.base import Amount, Rate
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
