@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -200,22 +200,40 @@ def _in_payout_currency(commission: Commission, amount: Decimal) -> Decimal | No
     return round_money(amount * commission.payout_rate, commission.payout_currency)
 
 
-def _fix_payout_rate(session: Session, commission: Commission, now: datetime) -> None:
+@dataclass(slots=True)
+class _ApprovalRates:
+    """What one approval run has looked up: partners' payout currencies and ECB rates (a
+    run approves hundreds of commissions of a few partners and currencies)."""
+
+    currencies: dict[str, str | None] = field(default_factory=dict)
+    rates: dict[tuple[str, str, date], fx.Quote | None] = field(default_factory=dict)
+
+
+def _fix_payout_rate(
+    session: Session, commission: Commission, now: datetime, seen: _ApprovalRates
+) -> None:
     """At approval: the partner's payout currency and the ECB rate of the approval day
     (docs/exchange-rates.md). Without an ECB rate the commission is still approved; its
     payout-currency values stay empty, so `payout_balances` leaves it out until a rate is
     imported (and a payout run must hold it, saying why)."""
-    currency = session.scalar(
-        select(Partner.payout_currency).where(Partner.id == commission.partner_id)
-    )
+    partner_id = commission.partner_id
+    if partner_id not in seen.currencies:
+        seen.currencies[partner_id] = session.scalar(
+            select(Partner.payout_currency).where(Partner.id == partner_id)
+        )
+    currency = seen.currencies[partner_id]
     if currency is None:
         return
     commission.payout_currency = currency
-    try:
-        rate = fx.quote(session, commission.currency, currency, as_utc(now).date())
-    except fx.NoRate:
-        return
-    commission.payout_rate, commission.payout_rate_day = rate.rate, rate.day
+    key = (commission.currency, currency, as_utc(now).date())
+    if key not in seen.rates:
+        try:
+            seen.rates[key] = fx.quote(session, *key)
+        except fx.NoRate:
+            seen.rates[key] = None
+    rate = seen.rates[key]
+    if rate is not None:
+        commission.payout_rate, commission.payout_rate_day = rate.rate, rate.day
 
 
 def _move(commission: Commission, target: CommissionStatus) -> None:
@@ -357,6 +375,7 @@ def approve_due(session: Session, now: datetime, *, batch: int = 500) -> int:
     commission row to one of them (SQLite ignores the clause; it has one writer anyway).
     """
     changed = 0
+    seen = _ApprovalRates()
     while True:
         commissions = session.scalars(
             select(Commission)
@@ -371,14 +390,16 @@ def approve_due(session: Session, now: datetime, *, batch: int = 500) -> int:
             .execution_options(populate_existing=True)
         ).all()
         for commission in commissions:
-            _approve_one(session, commission, now)
+            _approve_one(session, commission, now, seen)
             changed += 1
         session.flush()
         if len(commissions) < batch:
             return changed
 
 
-def _approve_one(session: Session, commission: Commission, now: datetime) -> None:
+def _approve_one(
+    session: Session, commission: Commission, now: datetime, seen: _ApprovalRates
+) -> None:
     buckets = bucket_values(session, commission.id)
     value = sum(buckets.values(), ZERO)
     if value == ZERO and commission.amount != ZERO:
@@ -387,7 +408,7 @@ def _approve_one(session: Session, commission: Commission, now: datetime) -> Non
         outbox.commission_changed(session, "commission.reversed", commission)
         return
     moving = buckets[Bucket.pending]
-    _fix_payout_rate(session, commission, now)
+    _fix_payout_rate(session, commission, now, seen)
     # Entries are stamped with the wall clock (when they were written); `now` is only the
     # moment the lock periods are measured against.
     _append(

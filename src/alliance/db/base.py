@@ -78,13 +78,15 @@ class Amount(TypeDecorator[Decimal]):
 
     impl = Numeric(20, 6)
     cache_ok = True
+    # The PostgreSQL precision and scale (subclasses set their own).
+    numeric = (20, 6)
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "sqlite":
             from sqlalchemy import String
 
             return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(20, 6, asdecimal=True))
+        return dialect.type_descriptor(Numeric(*self.numeric, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -105,13 +107,7 @@ class Rate(Amount):
 
     impl = Numeric(32, 20)
     cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite":
-            from sqlalchemy import String
-
-            return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(32, 20, asdecimal=True))
+    numeric = (32, 20)
 
 
 class Base(DeclarativeBase):
