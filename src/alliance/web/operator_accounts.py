@@ -9,6 +9,7 @@ account is invited with a one-time link, as on the team page.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -253,7 +254,8 @@ def create_advertiser(
         "account_manager_id": account_manager_id,
         "website": website,
     }
-    try:
+
+    def create() -> tuple[str, str, str]:
         try:
             body = AdvertiserCreate(
                 name=name.strip(),
@@ -267,11 +269,27 @@ def create_advertiser(
             raise _error_of(exc) from None
         # Exactly what POST /api/v1/advertisers does, with the operator as the caller.
         created = accounts_api.post_advertiser(body, viewer.principal)
+        return created.id, created.name, created.api_key
+
+    return _created_page(request, viewer, AccountKind.advertiser, form, create)
+
+
+def _created_page(
+    request: Request,
+    viewer: Viewer,
+    kind: AccountKind,
+    form: dict[str, str],
+    create: Callable[[], tuple[str, str, str]],
+) -> Response:
+    """Run `create` (id, name, API key of the new account) and show the list: the new
+    account with its key shown once (201), or the form again with the refusal."""
+    try:
+        account_id, account_name, api_key = create()
     except AllianceError as exc:
         return _accounts_page(
             request,
             viewer,
-            AccountKind.advertiser,
+            kind,
             Listing(),
             status=exc.status,
             error=exc.detail,
@@ -282,11 +300,11 @@ def create_advertiser(
     return _accounts_page(
         request,
         viewer,
-        AccountKind.advertiser,
-        Listing(q=created.id),
+        kind,
+        Listing(q=account_id),
         status=201,
-        created={"kind": "advertiser", "id": created.id, "name": created.name},
-        api_key=created.api_key,
+        created={"kind": kind.value, "id": account_id, "name": account_name},
+        api_key=api_key,
     )
 
 
@@ -454,7 +472,8 @@ def create_partner_account(
         "audience": audience,
         "account_manager_id": account_manager_id,
     }
-    try:
+
+    def create() -> tuple[str, str, str]:
         try:
             body = PartnerCreate(
                 name=name.strip(),
@@ -472,28 +491,9 @@ def create_partner_account(
             # What POST /api/v1/partners does, plus the account manager in the same commit.
             partner, key = create_partner(session, **body.model_dump(mode="json"))
             manage_partner(session, partner, account_manager_id=_blank(account_manager_id))
-            created = {"kind": "partner", "id": partner.id, "name": partner.name}
-    except AllianceError as exc:
-        return _accounts_page(
-            request,
-            viewer,
-            AccountKind.partner,
-            Listing(),
-            status=exc.status,
-            error=exc.detail,
-            error_field=exc.field,
-            create_field=exc.field,
-            form=form,
-        )
-    return _accounts_page(
-        request,
-        viewer,
-        AccountKind.partner,
-        Listing(q=created["id"]),
-        status=201,
-        created=created,
-        api_key=key,
-    )
+            return partner.id, partner.name, key
+
+    return _created_page(request, viewer, AccountKind.partner, form, create)
 
 
 @router.post("/operator/partners/{partner_id}/manage")
