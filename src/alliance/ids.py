@@ -36,6 +36,8 @@ PREFIXES = {
     "user": "usr",
     "membership": "mbr",
     "invitation": "inv",
+    "payout_run": "prun",
+    "payout": "pay",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,6 +100,10 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=8, ge=1, le=64)
     # Days delivered and dead deliveries (and their events) stay in the delivery log.
     webhook_retention_days: int = Field(default=30, ge=1)
+
+    # Payouts (docs/payouts.md): the threshold of a partner that has not chosen one, in euros
+    # (converted to its payout currency at the run day's ECB rate).
+    payout_default_threshold_eur: Decimal = Field(default=Decimal(50), ge=0)
 
     @model_validator(mode="after")
     def _ensure_secret_key(self) -> Settings:

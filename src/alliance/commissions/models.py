@@ -33,7 +33,8 @@ COMMISSION_TRANSITIONS: dict[CommissionStatus, frozenset[CommissionStatus]] = {
         {CommissionStatus.approved, CommissionStatus.declined, CommissionStatus.reversed}
     ),
     CommissionStatus.approved: frozenset({CommissionStatus.paid, CommissionStatus.reversed}),
-    CommissionStatus.paid: frozenset({CommissionStatus.reversed}),
+    # paid -> approved: the payout failed and its money went back to the balance.
+    CommissionStatus.paid: frozenset({CommissionStatus.reversed, CommissionStatus.approved}),
     CommissionStatus.declined: frozenset(),
     CommissionStatus.reversed: frozenset(),
 }
@@ -55,6 +56,7 @@ class EntryType(enum.StrEnum):
     decline = "decline"  # the order was declined: pending back to zero
     payment = "payment"  # approved -> paid by a payout
     adjustment = "adjustment"  # a refund after payout: negative on the next payout
+    payment_return = "return"  # paid -> approved: the payout failed, the money is owed again
 
 
 class Commission(Base):

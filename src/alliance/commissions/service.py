@@ -167,7 +167,7 @@ def _append(
     (nothing can exist yet); the unique index still refuses a duplicate. Entries of the
     approved and paid buckets carry their value in the payout currency at the commission's
     approval rate (`payout_amount` given: that value exactly)."""
-    if amount == ZERO:
+    if amount == ZERO and not payout_amount:
         return False
     if check and session.scalar(_ENTRY_BY_KEY, {"key": key}) is not None:
         return False
@@ -566,6 +566,108 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
     )
     outbox.commission_changed(session, "commission.paid", commission, payout_reference=payout_ref)
     return commission
+
+
+def _locked(session: Session, commission_id: str) -> Commission:
+    commission = session.scalars(
+        select(Commission)
+        .where(Commission.id == commission_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if commission is None:
+        raise Conflict(f"no commission {commission_id}", field="commission_id")
+    return commission
+
+
+def settle_for_payout(
+    session: Session, commission_id: str, payout_ref: str, now: datetime | None = None
+) -> tuple[Decimal, Decimal] | None:
+    """A payout settles the commission's approved money: all of it moves from approved to
+    paid, in both currencies as booked, read under the commission's lock so a refund at the
+    same moment is either settled too or left for the next payout. A negative balance (a
+    refund after an earlier payout) is settled against this payout the same way. An approved
+    commission becomes paid; a reversed one stays reversed.
+
+    Returns what moved (amount, payout_amount); None when nothing could: the approved bucket
+    is empty, an entry has no payout-currency value (no ECB rate yet), or this payout settled
+    it already (a replay)."""
+    commission = _locked(session, commission_id)
+    amount, payout_amount = _approved_values(session, commission)
+    if payout_amount is None or (amount == ZERO and payout_amount == ZERO):
+        return None
+    wrote = _append(
+        session,
+        commission,
+        Bucket.approved,
+        EntryType.payment,
+        -amount,
+        f"{commission.id}:pay:{payout_ref}:approved",
+        f"paid in {payout_ref}",
+        now,
+        payout_amount=-payout_amount,
+    )
+    if not wrote:
+        return None
+    _append(
+        session,
+        commission,
+        Bucket.paid,
+        EntryType.payment,
+        amount,
+        f"{commission.id}:pay:{payout_ref}:paid",
+        f"paid in {payout_ref}",
+        now,
+        payout_amount=payout_amount,
+    )
+    if commission.status == CommissionStatus.approved:
+        _move(commission, CommissionStatus.paid)
+        outbox.commission_changed(
+            session, "commission.paid", commission, payout_reference=payout_ref
+        )
+    return amount, payout_amount
+
+
+def return_from_payout(
+    session: Session,
+    commission_id: str,
+    payout_ref: str,
+    amount: Decimal,
+    payout_amount: Decimal,
+    reason: str,
+    now: datetime | None = None,
+) -> bool:
+    """The payout failed: what it settled of this commission goes back from paid to approved,
+    at the values it was paid at, and is owed again (the next payout pays it). A paid
+    commission becomes approved again; a commission refunded since stays reversed, and its
+    refund adjustment still nets against the returned money. True if written."""
+    commission = _locked(session, commission_id)
+    wrote = _append(
+        session,
+        commission,
+        Bucket.paid,
+        EntryType.payment_return,
+        -amount,
+        f"{commission.id}:return:{payout_ref}:paid",
+        reason,
+        now,
+        payout_amount=-payout_amount,
+    )
+    _append(
+        session,
+        commission,
+        Bucket.approved,
+        EntryType.payment_return,
+        amount,
+        f"{commission.id}:return:{payout_ref}:approved",
+        reason,
+        now,
+        payout_amount=payout_amount,
+    )
+    if commission.status == CommissionStatus.paid and wrote:
+        _move(commission, CommissionStatus.approved)
+        outbox.commission_changed(session, "commission.approved", commission)
+    return wrote
 
 
 # --- CPC -------------------------------------------------------------------------------------
