@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import xmlschema
 
+from alliance.payouts import files
 from alliance.payouts.files import (
     GENERIC_COLUMNS,
     FileRefused,
@@ -70,7 +71,7 @@ def _text(root: ET.Element, path: str) -> list[str]:
 
 
 def test_a_sepa_file_validates_and_its_sums_are_exact() -> None:
-    # 0.1 + 0.2 + 1234567.89 in binary floats is 1234568.1900000002: the sum must be Decimal.
+    # 0.1 + 0.2 + 100.07 in binary floats is 100.36999999999999: the sums must be Decimal.
     transfers = [
         replace(BANK, payout_id="pay_01JDA5Q0000000000000000001", amount=Decimal("0.10")),
         replace(
@@ -80,20 +81,20 @@ def test_a_sepa_file_validates_and_its_sums_are_exact() -> None:
             iban="nl91 abna 0417 1643 00",
             bic="ABNANL2A",
         ),
-        replace(BANK, payout_id="pay_01JDA5Q0000000000000000003", amount=Decimal("1234567.89")),
+        replace(BANK, payout_id="pay_01JDA5Q0000000000000000003", amount=Decimal("100.07")),
     ]
     xml = _sepa(transfers)
     assert xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     assert _schema_errors(xml) == []
     root = ET.fromstring(xml)
     assert _text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:NbOfTxs") == ["3"]
-    assert _text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum") == ["1234568.19"]
+    assert _text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum") == ["100.37"]
     assert _text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:MsgId") == ["ALLIANCE-2026-11-0001"]
     assert _text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CreDtTm") == ["2026-11-30T09:15:30+00:00"]
     info = root.find("p:CstmrCdtTrfInitn/p:PmtInf", NS)
     assert info is not None
     assert _text(info, "p:NbOfTxs") == ["3"]
-    assert _text(info, "p:CtrlSum") == ["1234568.19"]
+    assert _text(info, "p:CtrlSum") == ["100.37"]
     assert _text(info, "p:BtchBookg") == ["true"]
     assert _text(info, "p:PmtTpInf/p:SvcLvl/p:Cd") == ["SEPA"]
     assert _text(info, "p:ReqdExctnDt") == ["2026-12-01"]
@@ -103,9 +104,9 @@ def test_a_sepa_file_validates_and_its_sums_are_exact() -> None:
     assert [(a.text, a.get("Ccy")) for a in amounts] == [
         ("0.10", "EUR"),
         ("0.20", "EUR"),
-        ("1234567.89", "EUR"),
+        ("100.07", "EUR"),
     ]
-    assert sum(Decimal(a.text or "") for a in amounts) == Decimal("1234568.19")
+    assert sum(Decimal(a.text or "") for a in amounts) == Decimal("100.37")
     assert _text(info, "p:CdtTrfTxInf/p:PmtId/p:EndToEndId") == [
         "pay-01JDA5Q0000000000000000001",
         "pay-01JDA5Q0000000000000000002",
@@ -202,6 +203,16 @@ def test_the_schema_check_refuses_a_broken_document_naming_the_transaction() -> 
     with pytest.raises(FileRefused, match="GrpHdr/NbOfTxs") as in_header:
         validate_pain001(header, [BANK.payout_id, second.payout_id])
     assert in_header.value.payout_id is None
+
+
+def test_what_a_check_misses_the_schema_still_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the transliteration and truncation the 200-character name reaches the document;
+    # the XSD check before returning refuses it (Max70Text) and names the payout.
+    monkeypatch.setattr(files, "sepa_text", lambda text, limit: text)
+    long_name = replace(BANK, payout_id="pay_long", payee_name="A" * 200)
+    with pytest.raises(FileRefused, match="Cdtr/Nm") as refused:
+        _sepa([BANK, long_name])
+    assert refused.value.payout_id == "pay_long"
 
 
 def _rows(data: bytes) -> list[list[str]]:
