@@ -1,4 +1,5 @@
-"""The operator pages: the network overview, accounts, the review queue and system health.
+"""The operator pages: the network overview, accounts, the review queue, payouts and system
+health.
 
 `router` is the one web/pages.py includes; each page lives in its own operator_* module.
 """
@@ -7,8 +8,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from alliance.web import operator_accounts, operator_health, operator_overview, operator_review
+from alliance.web import (
+    operator_accounts,
+    operator_health,
+    operator_overview,
+    operator_payouts,
+    operator_review,
+)
 
 router = APIRouter()
-for _module in (operator_overview, operator_accounts, operator_review, operator_health):
+for _module in (
+    operator_overview,
+    operator_accounts,
+    operator_review,
+    operator_payouts,
+    operator_health,
+):
     router.include_router(_module.router)

@@ -8,6 +8,8 @@ pages live in partner_*.py and are included below.
 - /partner/earnings         money by status, from the ledger        (partner_money.py)
 - /partner/statement        every commission with its arithmetic    (partner_money.py)
 - /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
+- /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
+- /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
 
 Every page reads through the same scoping as the REST API (api/scoping.py, the report
 scope), so a partner only ever sees its own links, commissions and money.
@@ -26,12 +28,27 @@ from alliance.db.engine import reading
 from alliance.programs.models import Enrollment
 from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
-from alliance.web import partner_links, partner_market, partner_money, partner_postbacks
+from alliance.web import (
+    partner_links,
+    partner_market,
+    partner_money,
+    partner_payout_settings,
+    partner_payouts,
+    partner_postbacks,
+)
 from alliance.web.sessions import PartnerPage
 from alliance.web.templating import render
 
 router = APIRouter()
-for _module in (partner_market, partner_links, partner_money, partner_postbacks):
+# The settings before the payouts: /partner/payouts/settings must not be taken for a payout id.
+for _module in (
+    partner_market,
+    partner_links,
+    partner_money,
+    partner_postbacks,
+    partner_payout_settings,
+    partner_payouts,
+):
     router.include_router(_module.router)
 
 OVERVIEW_DAYS = 30

@@ -46,3 +46,18 @@ document.addEventListener("change", (event) => {
     item.checked = box.checked;
   });
 });
+
+// Parts of a form that belong to one choice of a select: <fieldset data-shown-for="method=paypal">
+// is hidden while the select named "method" has another value. Without JavaScript every part
+// shows, and the server uses only the chosen one's fields.
+function showChosenParts() {
+  document.querySelectorAll("[data-shown-for]").forEach((part) => {
+    const [name, value] = part.dataset.shownFor.split("=");
+    const select = (part.closest("form") || document).querySelector(`select[name="${name}"]`);
+    if (select) part.hidden = select.value !== value;
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select")) showChosenParts();
+});
+document.addEventListener("DOMContentLoaded", showChosenParts);
