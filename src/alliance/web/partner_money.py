@@ -34,6 +34,7 @@ from alliance.programs.models import Program
 from alliance.reports.export import csv_lines
 from alliance.reports.queries import decode_cursor, encode_cursor
 from alliance.web.partner_common import day_after, day_start, parse_day, query_url
+from alliance.web.payouts_common import money_list
 from alliance.web.sessions import PartnerPage, Viewer
 from alliance.web.templating import render
 
@@ -73,6 +74,9 @@ class ProgramLine:
     value: Decimal = ZERO
 
 
+Converted = dict[str, dict[str, list[tuple[str, Decimal]]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Earnings:
     currencies: list[str]
@@ -80,6 +84,22 @@ class Earnings:
     buckets: dict[str, dict[str, Decimal]]  # currency -> bucket -> Σ entries
     totals: dict[str, Decimal]  # currency -> Σ of every entry
     programs: list[tuple[str, str, str, ProgramLine]]  # (program id, name, currency, line)
+    # currency -> bucket (approved, paid) or status -> [(payout currency, Σ payout_amount)]:
+    # the same money in the payout currency at each commission's approval rate. Only where
+    # that currency differs, and only when every entry has its value (none lacks a rate).
+    converted_buckets: Converted = field(default_factory=dict)
+    converted_status: Converted = field(default_factory=dict)
+
+
+def _converted(
+    groups: dict[tuple[str, str], dict[str, Decimal]], incomplete: set[tuple[str, str]]
+) -> Converted:
+    out: Converted = defaultdict(dict)
+    for (currency, key), per in groups.items():
+        shown = sorted((pc, amount) for pc, amount in per.items() if pc != currency)
+        if shown and (currency, key) not in incomplete:
+            out[currency][key] = shown
+    return dict(out)
 
 
 def earnings_of(session: Session, partner_id: str) -> Earnings:
@@ -91,12 +111,18 @@ def earnings_of(session: Session, partner_id: str) -> Earnings:
             buckets[currency][bucket] = buckets[currency].get(bucket, ZERO) + amount
             totals[currency] += amount
     values: dict[str, Decimal] = defaultdict(Decimal)
-    for commission_id, amount in session.execute(
-        select(LedgerEntry.commission_id, LedgerEntry.amount).where(
-            LedgerEntry.partner_id == partner_id
-        )
+    payable: list[tuple[str, str, Decimal | None]] = []  # approved and paid: (id, bucket, value)
+    for commission_id, amount, bucket, payout_amount in session.execute(
+        select(
+            LedgerEntry.commission_id,
+            LedgerEntry.amount,
+            LedgerEntry.bucket,
+            LedgerEntry.payout_amount,
+        ).where(LedgerEntry.partner_id == partner_id)
     ):
         values[commission_id] += amount
+        if bucket in ("approved", "paid"):
+            payable.append((commission_id, bucket, payout_amount))
     by_status: dict[str, dict[str, StatusLine]] = defaultdict(
         lambda: {s: StatusLine() for s in SHOWN_STATUSES}
     )
@@ -108,9 +134,12 @@ def earnings_of(session: Session, partner_id: str) -> Earnings:
             Commission.currency,
             Commission.amount,
             Commission.program_id,
+            Commission.payout_currency,
         ).where(Commission.partner_id == partner_id)
     )
-    for cid, status, currency, amount, program_id in rows:
+    about: dict[str, tuple[str, str, str | None]] = {}  # id -> (currency, status, payout cur.)
+    for cid, status, currency, amount, program_id, payout_currency in rows:
+        about[cid] = (currency, status, payout_currency)
         value = values.get(cid, ZERO)
         line = by_status[currency].setdefault(status, StatusLine())
         line.count += 1
@@ -127,6 +156,26 @@ def earnings_of(session: Session, partner_id: str) -> Earnings:
             )
         ).all()
     )
+    # The approved and paid money in the payout currency, by bucket and by status.
+    per_bucket: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+        lambda: defaultdict(Decimal)
+    )
+    per_status: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+        lambda: defaultdict(Decimal)
+    )
+    incomplete: tuple[set[tuple[str, str]], set[tuple[str, str]]] = (set(), set())
+    for cid, bucket, payout_amount in payable:
+        if cid not in about:
+            continue
+        currency, status, payout_currency = about[cid]
+        for groups, missing, key in (
+            (per_bucket, incomplete[0], (currency, bucket)),
+            (per_status, incomplete[1], (currency, status)),
+        ):
+            if payout_amount is None or payout_currency is None:
+                missing.add(key)
+            else:
+                groups[key][payout_currency] += payout_amount
     currencies = sorted(set(by_status) | set(buckets))
     return Earnings(
         currencies=currencies,
@@ -137,6 +186,8 @@ def earnings_of(session: Session, partner_id: str) -> Earnings:
             ((p, names.get(p, p), c, line) for (p, c), line in per_program.items()),
             key=lambda row: (row[1].lower(), row[2]),
         ),
+        converted_buckets=_converted(per_bucket, incomplete[0]),
+        converted_status=_converted(per_status, incomplete[1]),
     )
 
 
@@ -147,7 +198,12 @@ def earnings_page(request: Request, viewer: PartnerPage) -> Response:
     return render(
         request,
         "partner/earnings.html",
-        {"earnings": earnings, "statuses": SHOWN_STATUSES, "buckets": BUCKETS},
+        {
+            "earnings": earnings,
+            "statuses": SHOWN_STATUSES,
+            "buckets": BUCKETS,
+            "money_list": money_list,
+        },
     )
 
 
