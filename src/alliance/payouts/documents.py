@@ -434,7 +434,6 @@ def _prepare(
 
 # --- layout pieces --------------------------------------------------------------------------
 
-_GREY = 90
 _LINE = 4.6  # mm per line of 9 pt text
 
 
@@ -601,7 +600,9 @@ def _statement_lines(sheet: Sheet, _: _Words, document: PayoutDocument) -> None:
         return
     sheet.use(7.5)
     id_width = max(sheet.get_string_width(sheet.show(x.commission_id)) for x in document.lines)
-    widths = [22.0, max(id_width + 3, 24.0), 36.0, 0.0, 30.0, 38.0, 30.0]
+    # The id column fits the longest id on one line (so it can be searched and copied), up
+    # to a limit that leaves the description its room.
+    widths = [22.0, min(max(id_width + 3, 24.0), 60.0), 36.0, 0.0, 30.0, 38.0, 30.0]
     widths[3] = sheet.epw - sum(widths)
     headings = (
         _("Date"),
