@@ -14,6 +14,7 @@ twice: its run finds every period paid.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,7 @@ from alliance.api.fields import is_public_id
 from alliance.clock import utcnow
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput, NotFound
+from alliance.ids import PREFIXES
 from alliance.payouts import profiles
 from alliance.payouts import service as payouts
 from alliance.payouts.models import NetworkProfile, Payout, PayoutRun, PayoutStatus
@@ -211,8 +213,12 @@ class PayoutRow:
     reasons: list[Any]
 
 
+# Run ids have a four-letter prefix (ids.PREFIXES["payout_run"]): checked before any query.
+RUN_ID = re.compile(rf"{PREFIXES['payout_run']}_[0-9A-Z]{{26}}")
+
+
 def _run_or_404(session: Session, run_id: str) -> PayoutRun:
-    run = session.get(PayoutRun, run_id) if is_public_id(run_id, "prun") else None
+    run = session.get(PayoutRun, run_id) if RUN_ID.fullmatch(run_id) else None
     if run is None:
         raise NotFound(f"no payout run {run_id[:40]!r}", field="run_id")
     return run
