@@ -179,7 +179,8 @@ def build(
         summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
         summary.subscriptions = _subscribe(session, runs, partners, start)
         # Payout and tax details as partners typed them; two are missing something.
-        payees.add_details(session, dict(partners.values()), now, rng)
+        # Their own random stream: the traffic and orders stay as they were for a seed.
+        payees.add_details(session, dict(partners.values()), now, random.Random(seed + 1))
     report("accounts, programs, links", 1, 1)
 
     orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
@@ -203,7 +204,7 @@ def build(
             summary.approved_commissions += ledger.approve_due(session, min(end_of_day, now))
     report("approvals", 1, 1)
 
-    history = payees.pay(start.date(), now, rng, report)
+    history = payees.pay(start.date(), now, random.Random(seed + 2), report)
     summary.payout_runs, summary.payouts = history.runs, history.created
     summary.payouts_failed, summary.payouts_held = history.failed, history.held
 
