@@ -11,6 +11,7 @@ from alliance.db.engine import reading
 from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
 from alliance.notifications.models import WebhookEvent
+from alliance.payouts.models import PayoutSettings
 from alliance.programs.models import CommissionTerms, Program
 from alliance.reports import queries
 from alliance.reports.models import RollupState
@@ -32,6 +33,11 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert summary.catalog_items > 0
     assert summary.validated_orders > 0
     assert summary.subscriptions == 2
+    # Payouts: every partner has payout details, and a run followed each period end.
+    assert summary.payout_runs >= 1
+    with reading() as session:
+        detailed = session.scalar(select(func.count()).select_from(PayoutSettings))
+        assert detailed == len(summary.partner_keys)
     # Everyone can sign in to the dashboards: the operator, every advertiser and partner.
     roles = {(u.email, u.role.value) for u in summary.users}
     assert ("ops@alliance.example", "owner") in roles

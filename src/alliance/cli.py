@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -222,6 +223,9 @@ def demo(
         f"buyer's currency and priced at the ECB rate; {summary.store_orders:,} of them told "
         f"by Shopify and Stripe webhooks), "
         f"{summary.approved_commissions:,} commissions approved, "
+        f"{summary.payouts} payouts in {summary.payout_runs} payout runs "
+        f"({summary.payouts_failed} bounced, its money back in the balance; "
+        f"{summary.payouts_held} held for missing details), "
         f"{summary.catalog_items} creatives and feed products, "
         f"{summary.validated_orders} orders validated in bulk, "
         f"{summary.subscriptions} outbound webhook subscriptions, "
@@ -428,6 +432,152 @@ def fx_rate(
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from None
     console.print(f"1 {found.base} = {found.rate} {found.quote} (ECB, {found.day.isoformat()})")
+
+
+payouts_app = typer.Typer(
+    help="Pay partners: preview and run payouts, follow them, write payment files.",
+    no_args_is_help=True,
+)
+app.add_typer(payouts_app, name="payouts")
+
+
+def _through_option(through: str | None) -> date:
+    from alliance.payouts import service as payouts
+    from alliance.reports.schemas import parse_day
+
+    latest = payouts.default_through()
+    day = parse_day(through, "through") or latest
+    if day > latest:
+        console.print(f"[red]through: periods close at the end of a day; at most {latest}[/]")
+        raise typer.Exit(2)
+    return day
+
+
+def _decisions_table(title: str, rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("partner", "period", "outcome", "amount", "threshold", "why"):
+        table.add_column(column, justify="right" if column in ("amount", "threshold") else "left")
+    for row in rows:
+        table.add_row(
+            row["partner_name"],
+            row["period"],
+            row["outcome"],
+            f"{row['amount']} {row['currency']}",
+            row["threshold"],
+            "; ".join(row["reasons"]),
+        )
+    return table
+
+
+@payouts_app.command("preview")
+def payouts_preview(
+    through: str = typer.Option(None, help="Periods closed by this day (default yesterday)"),
+    partner: list[str] = typer.Option(None, "--partner", help="Only these partners"),
+) -> None:
+    """What a run would do now, per partner: pay (how much), hold (why), or wait."""
+    from alliance.db.engine import reading
+    from alliance.payouts import service as payouts
+
+    day = _through_option(through)
+    with reading() as session:
+        rows = [d.as_dict() for d in payouts.preview(session, day, partner or None)]
+    console.print(_decisions_table(f"payouts through {day}", rows))
+
+
+@payouts_app.command("run")
+def payouts_run(
+    through: str = typer.Option(None, help="Periods closed by this day (default yesterday)"),
+    partner: list[str] = typer.Option(None, "--partner", help="Only these partners"),
+) -> None:
+    """Pay every partner whose approved balance passes its threshold, once per period (safe
+    to start again, or twice at once); hold those whose details are missing, saying why."""
+    import getpass
+
+    from alliance.payouts import service as payouts
+
+    day = _through_option(through)
+    run = payouts.run(day, f"cli:{getpass.getuser()}", partners=partner or None)
+    detail = ", ".join(f"{k}={v}" for k, v in run.outcome.items())
+    console.print(f"[green]payout run {run.id}[/] through {day}: {detail}")
+
+
+@payouts_app.command("mark")
+def payouts_mark(
+    payout_id: str = typer.Argument(..., help="pay_..."),
+    status: str = typer.Argument(..., help="sent, paid or failed"),
+    reason: str = typer.Option(None, help="Why it failed (required for failed)"),
+) -> None:
+    """Follow a payout; a failed one returns its money to the partner's balance."""
+    from alliance.db.engine import transaction
+    from alliance.errors import AllianceError
+    from alliance.payouts import service as payouts
+
+    try:
+        with transaction() as session:
+            payout = payouts.mark(session, payout_id, status, reason=reason)
+            result = f"{payout.id} is {payout.status}"
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    console.print(result)
+
+
+@payouts_app.command("files")
+def payouts_files(
+    run_id: str = typer.Argument(..., help="prn_..."),
+    out: Path = typer.Option(Path("."), help="Directory to write the files to"),
+) -> None:
+    """Write a run's payment files: SEPA XML (EUR bank payouts), PayPal CSV per currency,
+    and the generic CSV of every payout."""
+    from alliance.db.engine import reading
+    from alliance.errors import AllianceError
+    from alliance.payouts import files, paperwork
+
+    try:
+        with reading() as session:
+            found = paperwork.run_files(session, run_id)
+    except (AllianceError, files.FileRefused) as exc:
+        console.print(f"[red]{getattr(exc, 'detail', exc)}[/]")
+        raise typer.Exit(2) from None
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in sorted(found.files.items()):
+        (out / name).write_bytes(content)
+        console.print(f"wrote {out / name} ({len(content):,} bytes)")
+    for note in found.notes:
+        console.print(f"[yellow]{note}[/]")
+
+
+@payouts_app.command("network")
+def payouts_network(
+    legal_name: str = typer.Option(..., help="The operator's legal name"),
+    address: str = typer.Option(..., help="Address lines separated by '\\n' or ' | '"),
+    country: str = typer.Option(..., help="ISO 3166 code, e.g. SE"),
+    vat_id: str = typer.Option(None, help="The operator's VAT number"),
+    iban: str = typer.Option(None, help="The account payouts are sent from"),
+    bic: str = typer.Option(None, help="Its bank's BIC"),
+) -> None:
+    """Set the network's legal details (on every invoice) and paying account (SEPA)."""
+    from alliance.db.engine import transaction
+    from alliance.errors import AllianceError
+    from alliance.payouts import profiles
+
+    try:
+        with transaction() as session:
+            profiles.save_network_profile(
+                session,
+                legal_name=legal_name,
+                address=address.replace(" | ", "\n").replace("\\n", "\n"),
+                country=country,
+                vat_id=vat_id,
+                payer_iban=iban,
+                payer_bic=bic,
+            )
+    except AllianceError as exc:
+        console.print(f"[red]{exc.field}: {exc.detail}[/]")
+        raise typer.Exit(2) from None
+    console.print("[green]network details saved[/]")
 
 
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")

@@ -36,7 +36,7 @@ PREFIXES = {
     "user": "usr",
     "membership": "mbr",
     "invitation": "inv",
-    "payout_run": "prun",
+    "payout_run": "prn",
     "payout": "pay",
 }
 

@@ -14,10 +14,18 @@ from alliance.conversions import service as conversions
 from alliance.db.engine import transaction
 from alliance.ids import new_token
 from alliance.payouts import profiles
+from alliance.payouts.models import NetworkProfile
 from alliance.programs.models import Program
 from tests.conversions.factories import World, report, world
 
 D = Decimal
+# The network's own details, on every invoice (a Swedish operator with its VAT number).
+NETWORK = {
+    "legal_name": "Alliance Test Network AB",
+    "address": "Drottninggatan 1\n111 51 Stockholm",
+    "country": "SE",
+    "vat_id": "SE556036079301",
+}
 
 
 def payee(
@@ -34,6 +42,8 @@ def payee(
     """A program in `currency` (no lock period) and a partner paid in EUR with details."""
     w = world(currency=currency, terms={"type": "cps", "percent": percent}, lock_days=0)
     with transaction() as session:
+        if session.get(NetworkProfile, "network") is None:
+            profiles.save_network_profile(session, **NETWORK)
         program = session.get(Program, w.program_id)
         assert program is not None
         advertiser = session.get(Advertiser, program.advertiser_id)

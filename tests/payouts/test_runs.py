@@ -98,8 +98,8 @@ def test_a_run_pays_the_period_once_and_moves_the_ledger() -> None:
     assert _balance(w) == {"approved": {"EUR": D("90.00")}, "paid": {"EUR": D("70.00")}}
 
     # Run again, and later in April: March is paid; April's money waits for April's end.
-    assert _run(w, "2031-04-02")["already_paid"] == 1
-    assert _run(w, "2031-04-29")["already_paid"] == 1
+    assert _run(w, "2031-04-02")["already_made"] == 1
+    assert _run(w, "2031-04-29")["already_made"] == 1
     assert len(_payouts(w)) == 1
     assert _balance(w)["approved"] == {"EUR": D("90.00")}
 

@@ -15,6 +15,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
+    from alliance.payouts import payouts_api as payouts
     from alliance.programs import api as programs
     from alliance.programs import creatives_api as creatives
     from alliance.programs import feeds_api as product_feeds
@@ -36,5 +37,6 @@ def include_routers(app: FastAPI) -> None:
         reports,
         outbound_webhooks,
         exchange_rates,
+        payouts,
     ):
         app.include_router(module.router)

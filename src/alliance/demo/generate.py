@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
 from alliance.db.engine import transaction
-from alliance.demo import outbound, stores
+from alliance.demo import outbound, payees, stores
 from alliance.demo.catalog import add_catalog
 from alliance.demo.people import DemoAccount, DemoUser, add_people
 from alliance.ids import PREFIXES, new_id
@@ -98,6 +98,10 @@ class DemoSummary:
     validated_orders: int = 0  # rows of the demo's bulk validation upload
     subscriptions: int = 0  # outbound webhook endpoints and partner postbacks
     pending_applications: int = 0  # partners waiting for an advertiser's answer
+    payout_runs: int = 0  # one two days after each period end the demo covers
+    payouts: int = 0  # made (created, sent, paid or failed)
+    payouts_failed: int = 0  # bounced: the money went back to the balance and was paid again
+    payouts_held: int = 0  # waiting for details the partner has not given
     rollup_buckets: int = 0  # (program, day) traffic buckets counted into the report rollups
     sample_link: str = ""
     # Dashboard sign-in (demo/people.py): every account and the users made for them.
@@ -174,6 +178,9 @@ def build(
         # Banners, text links and product feeds partners can pick from (demo/catalog.py).
         summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
         summary.subscriptions = _subscribe(session, runs, partners, start)
+        # Payout and tax details as partners typed them; two are missing something.
+        # Their own random stream: the traffic and orders stay as they were for a seed.
+        payees.add_details(session, dict(partners.values()), now, random.Random(seed + 1))
     report("accounts, programs, links", 1, 1)
 
     orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
@@ -187,8 +194,19 @@ def build(
             day = (start + timedelta(days=offset)).date()
             if day < now.date():
                 summary.cpc_days += 1 if ledger.accrue_clicks(session, day) else 0
-        summary.approved_commissions = ledger.approve_due(session, now)
+        # Approved as the approval job would have, day by day: each commission at the end of
+        # the day its lock period ended, at that day's ECB rate, so the payout runs below
+        # find each period's money approved within it.
+        for offset in range(days + 1):
+            end_of_day = datetime.combine(
+                (start + timedelta(days=offset)).date(), time(23, 59), tzinfo=UTC
+            )
+            summary.approved_commissions += ledger.approve_due(session, min(end_of_day, now))
     report("approvals", 1, 1)
+
+    history = payees.pay(start.date(), now, random.Random(seed + 2), report)
+    summary.payout_runs, summary.payouts = history.runs, history.created
+    summary.payouts_failed, summary.payouts_held = history.failed, history.held
 
     # The demo writes eight weeks of clicks with ids of their own time, behind the traffic
     # watermark's back (ADR 0009): count them into the report rollups once, as an operator

@@ -39,13 +39,11 @@ from alliance.commissions.models import Bucket, Commission, LedgerEntry
 from alliance.db.engine import reading, transaction
 from alliance.errors import Conflict, InvalidInput, NotFound
 from alliance.ids import PREFIXES, new_id
-from alliance.money import round_money
-from alliance.payouts import fx
+from alliance.payouts import documents, fx, paperwork
 from alliance.payouts.details import PayoutDetails, hold_reasons
 from alliance.payouts.models import (
     PAYOUT_TRANSITIONS,
     DocumentSequence,
-    EntityType,
     NetworkProfile,
     Payout,
     PayoutLine,
@@ -256,13 +254,15 @@ class Decision:
     partner_name: str
     period: Period
     currency: str
-    outcome: str  # create | hold | below_threshold | already_paid | later_period_paid
+    # create | hold | below_threshold | already_made (see `status`) | later_period_paid
+    outcome: str
     amount: Decimal
     threshold: Decimal
     lines: list[LineDraft] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     unpriced: int = 0
     payout_id: str | None = None
+    status: str | None = None  # of the payout the period has already (already_made)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -279,6 +279,7 @@ class Decision:
             "reasons": self.reasons,
             "unpriced_commissions": self.unpriced,
             "payout_id": self.payout_id,
+            "status": self.status,
         }
 
 
@@ -330,7 +331,8 @@ def decide(session: Session, partner: Partner, through: date) -> list[Decision]:
         decisions.append(decision)
         existing = _existing(session, partner.id, period, currency)
         if existing is not None and existing.status != PayoutStatus.held:
-            decision.outcome, decision.payout_id = "already_paid", existing.id
+            decision.outcome, decision.payout_id = "already_made", existing.id
+            decision.status = existing.status
             decision.amount = existing.amount
             continue
         if _later_paid(session, partner.id, period, currency):
@@ -345,8 +347,24 @@ def decide(session: Session, partner: Partner, through: date) -> list[Decision]:
             decision.outcome = "below_threshold"
             continue
         decision.reasons = hold_reasons(details, us_sourced=_us_sourced(session, lines))
+        decision.reasons += _network_reasons(session, partner, decision)
         decision.outcome = "hold" if decision.reasons else "create"
     return decisions
+
+
+def _network_reasons(session: Session, partner: Partner, decision: Decision) -> list[str]:
+    """What the operator must add before this partner's invoice can be issued."""
+    network = session.get(NetworkProfile, "network")
+    if network is None:
+        return ["the network's legal details are missing (the operator sets them)"]
+    profile = session.get(TaxProfile, partner.id)
+    if profile is None:
+        return []
+    probe = Payout(amount=decision.amount, currency=decision.currency)
+    treatment = paperwork.vat_of(partner, profile, network, probe)
+    if treatment.needs_vat_ids and not network.vat_id:
+        return ["the network's VAT number is missing: a reverse-charge invoice shows both"]
+    return []
 
 
 def preview(
@@ -397,6 +415,7 @@ def run(
     with reading() as session:
         partner_ids = [p.id for p in _candidates(session, partners)]
     counts: dict[str, int] = defaultdict(int)
+    problems: list[str] = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for partner_id in partner_ids:
         try:
@@ -407,6 +426,10 @@ def run(
                     _apply(session, record.id, decision, now or utcnow())
         except _BalanceChanged:
             counts["below_threshold"] += 1
+            continue
+        except _InvoiceRefused as exc:
+            counts["invoice_refused"] += 1
+            problems.append(f"{partner_id}: {exc}")
             continue
         for decision in decisions:
             counts[decision.outcome] += 1
@@ -420,6 +443,7 @@ def run(
             "partners": len(partner_ids),
             **dict(counts),
             "created_totals": {c: str(a) for c, a in sorted(totals.items())},
+            **({"problems": problems} if problems else {}),
         }
         record = stored
     return record
@@ -439,7 +463,7 @@ def _lock_partner(session: Session, partner_id: str) -> Partner:
 
 def _apply(session: Session, run_id: str, decision: Decision, now: datetime) -> None:
     existing = session.get(Payout, decision.payout_id) if decision.payout_id else None
-    if decision.outcome in ("already_paid", "later_period_paid"):
+    if decision.outcome in ("already_made", "later_period_paid"):
         return
     if decision.outcome == "below_threshold":
         if existing is not None and existing.status == PayoutStatus.held:
@@ -489,6 +513,10 @@ def _cancel_older_held(session: Session, decision: Decision, now: datetime) -> N
     ):
         _transition(older, PayoutStatus.cancelled, now)
         older.hold_reason = f"replaced by the payout of period {decision.period.key}"
+
+
+class _InvoiceRefused(Exception):
+    """The self-billing invoice could not be issued (documents.invoice_problems)."""
 
 
 class _BalanceChanged(Exception):
@@ -541,26 +569,20 @@ def _settle(
             "bic": settings.bic,
         }
     network = session.get(NetworkProfile, "network")
-    payout.vat_rate, payout.vat_amount = _domestic_vat(profile, network, payout)
+    partner = session.get(Partner, payout.partner_id)
+    assert network is not None and partner is not None  # _network_reasons passed
+    treatment = paperwork.vat_of(partner, profile, network, payout)
+    payout.vat_rate = treatment.rate if treatment.vat else None
+    payout.vat_amount = treatment.vat if treatment.vat else None
     payout.invoice_number = next_invoice_number(session, payout.partner_id)
     payout.settled_at = now
     _transition(payout, PayoutStatus.created, now)
-
-
-def _domestic_vat(
-    profile: TaxProfile, network: NetworkProfile | None, payout: Payout
-) -> tuple[Decimal | None, Decimal | None]:
-    """VAT on top of the commission: only a VAT-registered business in the network's own
-    country charges it (cross-border EU business: reverse charge; individuals: none)."""
-    if (
-        network is None
-        or profile.entity != EntityType.business
-        or profile.country != network.country
-        or not profile.vat_rate
-    ):
-        return None, None
-    vat = round_money(payout.amount * profile.vat_rate / 100, payout.currency)
-    return profile.vat_rate, vat
+    session.flush()
+    # The invoice must be issuable before its number is spent: a refusal rolls the partner's
+    # whole transaction back, number included (no gap).
+    problems = documents.invoice_problems(paperwork.document(session, payout.id))
+    if problems:
+        raise _InvoiceRefused("; ".join(problems))
 
 
 def next_invoice_number(session: Session, issuer_id: str) -> str:
