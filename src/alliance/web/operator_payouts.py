@@ -14,7 +14,6 @@ twice: its run finds every period paid.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -32,7 +31,7 @@ from alliance.clock import utcnow
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput, NotFound
 from alliance.ids import PREFIXES
-from alliance.payouts import profiles
+from alliance.payouts import paperwork, profiles
 from alliance.payouts import service as payouts
 from alliance.payouts.models import NetworkProfile, Payout, PayoutRun, PayoutStatus
 from alliance.web import sessions
@@ -42,6 +41,7 @@ from alliance.web.partner_common import parse_day
 from alliance.web.payouts_common import (
     METHODS,
     OUTCOMES,
+    RUN_COUNTS,
     document_response,
     label,
     reasons_in_words,
@@ -195,7 +195,7 @@ def start_run(
     made = int(record.outcome.get("create", 0))
     held = int(record.outcome.get("hold", 0))
     message = _(
-        "Payout run through %(through)s finished: %(made)s paid, %(held)s held.",
+        "Payout run through %(through)s finished: %(made)s payouts made, %(held)s held.",
         through=day.isoformat(),
         made=made,
         held=held,
@@ -213,26 +213,19 @@ class PayoutRow:
     reasons: list[Any]
 
 
-# Run ids have a four-letter prefix (ids.PREFIXES["payout_run"]): checked before any query.
-RUN_ID = re.compile(rf"{PREFIXES['payout_run']}_[0-9A-Z]{{26}}")
-
-
 def _run_or_404(session: Session, run_id: str) -> PayoutRun:
-    run = session.get(PayoutRun, run_id) if RUN_ID.fullmatch(run_id) else None
+    known = is_public_id(run_id, PREFIXES["payout_run"])
+    run = session.get(PayoutRun, run_id) if known else None
     if run is None:
         raise NotFound(f"no payout run {run_id[:40]!r}", field="run_id")
     return run
 
 
-def _files(session: Session, run_id: str) -> tuple[dict[str, bytes], str | None]:
-    """The run's payment files, or why they cannot be made (a file is all or nothing:
-    docs/payouts-files.md)."""
-    from alliance.payouts import paperwork
-
-    try:
-        return paperwork.run_files(session, run_id), None
-    except AllianceError as exc:
-        return {}, exc.detail
+def _files(session: Session, run_id: str) -> tuple[dict[str, bytes], list[str]]:
+    """The run's payment files, and why an expected one is not there (a file is all or
+    nothing: docs/payouts-files.md)."""
+    made = paperwork.run_files(session, run_id)
+    return made.files, made.notes
 
 
 @router.get("/operator/payouts/runs/{run_id}", response_class=HTMLResponse)
@@ -261,7 +254,7 @@ def run_page(request: Request, viewer: OperatorPage, run_id: str, page: PageNumb
             select(Payout.status, Payout.currency, Payout.amount).where(Payout.run_id == run.id)
         ):
             totals[(status, currency)] += amount
-        files, files_error = _files(session, run.id)
+        files, notes = _files(session, run.id)
     more = len(rows) > PAGE_SIZE
     shown = [PayoutRow(p, name, reasons_in_words(p.hold_reason)) for p, name in rows[:PAGE_SIZE]]
     path = f"/operator/payouts/runs/{run.id}"
@@ -272,13 +265,14 @@ def run_page(request: Request, viewer: OperatorPage, run_id: str, page: PageNumb
         "statuses": statuses,
         "totals": sorted(totals.items()),
         "files": sorted((name, len(content)) for name, content in files.items()),
-        "files_error": files_error,
+        "notes": notes,
         "method_label": lambda value: label(METHODS, value),
         "outcome_counts": [
-            (label(OUTCOMES, key), int(run.outcome.get(key, 0)))
-            for key in OUTCOMES
+            (label(RUN_COUNTS, key), int(run.outcome.get(key, 0)))
+            for key in RUN_COUNTS
             if run.outcome.get(key)
         ],
+        "problems": [str(p) for p in run.outcome.get("problems", [])],
         "here": here,
         "prev_url": page_url(path, {"page": page - 1}) if page > 1 else None,
         "next_url": page_url(path, {"page": page + 1}) if more else None,
@@ -288,12 +282,9 @@ def run_page(request: Request, viewer: OperatorPage, run_id: str, page: PageNumb
 
 @router.get("/operator/payouts/runs/{run_id}/files/{name}")
 def run_file(viewer: OperatorPage, run_id: str, name: str) -> Response:
-    from alliance.payouts import paperwork
-
     with reading() as session:
         run = _run_or_404(session, run_id)
-        files = paperwork.run_files(session, run.id)
-    content = files.get(name)
+        content = paperwork.run_files(session, run.id).files.get(name)
     if content is None:
         raise NotFound(f"run {run.id} has no file {name[:80]!r}", field="name")
     media = next((t for ext, t in FILE_TYPES.items() if name.endswith(ext)), "text/plain")
@@ -326,7 +317,7 @@ def mark_payout(
     reason: Annotated[str, Form(max_length=500)] = "",
     back: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    if not is_public_id(payout_id, "pay"):
+    if not is_public_id(payout_id, PREFIXES["payout"]):
         raise NotFound(f"no payout {payout_id[:40]!r}", field="payout_id")
     if status not in _MARKS:
         raise InvalidInput("status must be sent, paid or failed", field="status")
@@ -351,7 +342,8 @@ def mark_payout(
 
 def _document(payout_id: str, kind: str) -> Response:
     with reading() as session:
-        payout = session.get(Payout, payout_id) if is_public_id(payout_id, "pay") else None
+        known = is_public_id(payout_id, PREFIXES["payout"])
+        payout = session.get(Payout, payout_id) if known else None
         if payout is None:
             raise NotFound(f"no payout {payout_id[:40]!r}", field="payout_id")
         return document_response(session, payout, kind)

@@ -27,6 +27,7 @@ from alliance.commissions.models import Commission
 from alliance.commissions.service import payout_balances
 from alliance.conversions.models import Conversion
 from alliance.db.engine import reading
+from alliance.ids import PREFIXES
 from alliance.payouts.models import (
     Payout,
     PayoutLine,
@@ -189,7 +190,7 @@ def _own_payout(session: Session, viewer: Viewer, payout_id: str) -> Payout:
         Payout,
         payout_id,
         Payout.partner_id == viewer.account_id,
-        prefix="pay",
+        prefix=PREFIXES["payout"],
         what="payout",
     )
 

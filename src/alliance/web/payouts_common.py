@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alliance.errors import NotFound
+from alliance.payouts import paperwork
 from alliance.payouts.fx import EURO
 from alliance.payouts.models import FxRate, Payout, PayoutSchedule
 from alliance.payouts.service import latest_closed_period
@@ -45,9 +46,12 @@ OUTCOMES = {
     "create": N_("to be paid"),
     "hold": N_("held"),
     "below_threshold": N_("below the threshold"),
-    "already_paid": N_("already paid"),
+    "already_made": N_("already made"),
     "later_period_paid": N_("paid with a later period"),
 }
+# What a finished run counted (PayoutRun.outcome): the outcomes, and partners whose invoice
+# could not be issued (the run says why in its "problems").
+RUN_COUNTS = {**OUTCOMES, "invoice_refused": N_("invoice refused")}
 
 # Where a reason is fixed on /partner/payouts/settings.
 FIX_PAYOUT = "payout-details"
@@ -120,6 +124,19 @@ _REASONS: list[tuple[re.Pattern[str], str, str | None]] = [
         re.compile(r"a W-9 needs your US taxpayer id \(SSN, ITIN or EIN\)"),
         N_("A W-9 needs your US taxpayer id (SSN, ITIN or EIN) in the tax id field."),
         FIX_TAX,
+    ),
+    (
+        re.compile(r"the network's legal details are missing \(the operator sets them\)"),
+        N_("The network has not entered its own legal details yet: nothing to do on your side."),
+        None,
+    ),
+    (
+        re.compile(r"the network's VAT number is missing: a reverse-charge invoice shows both"),
+        N_(
+            "The network has not entered its own VAT number yet, which your reverse-charge "
+            "invoice shows: nothing to do on your side."
+        ),
+        None,
     ),
     (
         re.compile(
@@ -198,8 +215,6 @@ def document_response(session: Session, payout: Payout, kind: str) -> Response:
     """The payout's statement or self-billing invoice as a PDF download, in the reader's
     language. Only a payout that was made has them: a held or cancelled one moved no money
     and has no invoice number."""
-    from alliance.payouts import paperwork
-
     if payout.invoice_number is None:
         raise NotFound(f"payout {payout.id} was not made: it has no {kind}", field="payout_id")
     if kind == "invoice":
