@@ -146,5 +146,10 @@ def test_partner_adds_payout_details_and_the_operator_runs_payouts(
     assert "€0.00" in partner.locator("#kpi-approved-EUR").inner_text()
     shots.take(partner, "partner-history")
     assert audit(partner) == []
+    history.get_by_role("link", name=re.compile("Sep 1, 2019")).click()
+    partner.wait_for_load_state("domcontentloaded")
+    assert "€90.00" in partner.locator(".payout-lines").inner_text()
+    shots.take(partner, "partner-payout")
+    assert audit(partner) == []
 
     assert partner_problems == [] and desk_problems == [] and small_problems == []

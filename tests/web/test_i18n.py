@@ -27,6 +27,7 @@ from alliance.conversions.models import (
     ValidationStatus,
 )
 from alliance.notifications.models import DeliveryState
+from alliance.payouts.models import PayoutStatus
 from alliance.programs.models import EnrollmentStatus, FeedUploadStatus, ProductStatus
 from alliance.web import i18n, terms
 from alliance.web.templating import day, money, number, percent, when
@@ -195,6 +196,7 @@ def test_every_stored_status_has_a_label() -> None:
         EnrollmentStatus,
         FeedUploadStatus,
         ProductStatus,
+        PayoutStatus,
     )
     missing = {v.value for e in enums for v in e} - set(terms.STATUS_LABELS)
     assert not missing, f"add these to web/terms.py: {sorted(missing)}"
