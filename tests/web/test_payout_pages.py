@@ -616,3 +616,46 @@ def test_payouts_have_their_own_id_space(server: Server) -> None:
     assert me.get("/partner/payouts/settings").status_code == 200
     assert me.get("/partner/payouts/" + "x" * 300).status_code in (404, 422)
     assert me.get(f"/partner/payouts/pay_{uuid.uuid4().hex}").status_code == 404
+
+
+# Each language has the payout pages (a key phrase from each catalog), and every page renders.
+PAYOUTS_IN = {
+    "de": ("Auszahlungsverlauf", "Auszahlungsdaten", "Provisionen in dieser", "Vorschau eines"),
+    "sv": (
+        "Utbetalningshistorik",
+        "Utbetalningsuppgifter",
+        "Provisioner i denna",
+        "Förhandsgranska",
+    ),
+    "es": ("Historial de pagos", "Datos de pago", "Comisiones de este pago", "Vista previa de"),
+    "zh_Hans": ("付款记录", "付款信息", "本次付款包含的佣金", "预览一次运行"),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(PAYOUTS_IN))
+def test_the_payout_pages_in_every_language(server: Server, ops: Browser, locale: str) -> None:
+    w = payee(entity=None)
+    approved(w, "650.00", at("2019-10-09T10:00"))
+    run_from_page(ops, "2019-10-31")  # held: no tax profile
+    [held] = payouts_of(w.partner_id)
+    me = partner_browser(server, w)
+    header = {"accept-language": locale.replace("_", "-")}
+    history, details, lines, preview = PAYOUTS_IN[locale]
+    pages = {
+        "/partner/payouts": history,
+        "/partner/payouts/settings": details,
+        f"/partner/payouts/{held.id}": lines,
+    }
+    for path, phrase in pages.items():
+        answer = me.get(path, headers=header)
+        assert answer.status_code == 200, (path, answer.text[:300])
+        assert phrase in answer.text, (locale, path)
+    # The hold reason is told in the partner's language too.
+    reason = row_of(me.get("/partner/payouts", headers=header).text, f"held-{held.id}")
+    assert "No tax profile yet" not in reason and "tax-profile" in reason
+    for path in ("/operator/payouts?through=2019-10-31", "/operator/payouts/network"):
+        answer = ops.get(path, headers=header)
+        assert answer.status_code == 200, (path, answer.text[:300])
+    assert preview in ops.get("/operator/payouts", headers=header).text
+    answer = ops.get(f"/operator/payouts/runs/{held.run_id}", headers=header)
+    assert answer.status_code == 200
