@@ -136,6 +136,12 @@ def test_each_role_reaches_only_its_own_payout_pages(server: Server, ops: Browse
     refused = me.post("/operator/payouts/run", {"through": "2019-01-31"}, token_from="/account")
     assert refused.status_code == 403
     assert ops.get("/partner/payouts").status_code == 403
+    # A read-only member of the partner sees the forms but cannot save them.
+    reader = signed_in(server, w.partner_id, Role.read_only)
+    page = reader.get("/partner/payouts/settings").text
+    assert page.count("disabled") >= 2 and "read-only" in page
+    for path in ("/partner/payouts/settings/payout", "/partner/payouts/settings/tax"):
+        assert reader.post(path, {"method": "paypal"}, token_from="/account").status_code == 403
     stranger = Browser(server.url)
     answer = stranger.get("/partner/payouts")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
