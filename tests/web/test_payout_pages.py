@@ -39,7 +39,7 @@ from alliance.payouts.models import (
     TaxProfile,
 )
 from alliance.web.payouts_common import reason_in_words
-from alliance.web.templating import DASH
+from alliance.web.templating import DASH, money
 from tests.conftest import Server
 from tests.conversions.factories import World, world
 from tests.payouts.factories import NETWORK, approved, payee
@@ -443,7 +443,7 @@ def test_a_payout_in_another_currency_shows_the_original_amounts_and_rates(
     with reading() as session:
         line = session.scalars(select(PayoutLine).where(PayoutLine.payout_id == payout.id)).one()
     assert (line.currency, line.amount) == ("SEK", D("1000.00"))
-    euros = f"€{line.payout_amount}"
+    euros = money(line.payout_amount, "EUR")
     me = partner_browser(server, w)
 
     page = me.get(f"/partner/payouts/{payout.id}").text
