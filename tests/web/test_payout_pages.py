@@ -48,6 +48,7 @@ from tests.web.conftest import Browser, signed_in
 pytestmark = pytest.mark.xdist_group("payout-pages")
 
 D = Decimal
+XSS = "<img src=x onerror=alert(1)>"
 PAYER = {"payer_iban": "SE4550000000058398257466", "payer_bic": "ESSESESS"}
 
 
@@ -205,6 +206,10 @@ def test_the_preview_shows_each_partners_amount_threshold_and_hold_reason(ops: B
     approved(untaxed, "900.00", at("2019-01-12T10:00"))  # 90.00, no tax profile
     small = payee(threshold="100.00")
     approved(small, "300.00", at("2019-01-14T10:00"))  # 30.00
+    with transaction() as session:
+        named = session.get(Partner, ready.partner_id)
+        assert named is not None
+        named.name = XSS  # a partner's name is text on the operator's page
 
     page = ops.get("/operator/payouts?through=2019-01-31")
     assert page.status_code == 200
@@ -219,6 +224,7 @@ def test_the_preview_shows_each_partners_amount_threshold_and_hold_reason(ops: B
     assert field(below, "outcome") == "below the threshold"
     assert field(below, "threshold") == "€100.00"
     assert 'name="through" value="2019-01-31"' in page.text
+    assert XSS not in page.text and html.escape(XSS, quote=False) in page.text
     # Previewing moves nothing.
     assert payouts_of(ready.partner_id) == payouts_of(untaxed.partner_id) == []
 

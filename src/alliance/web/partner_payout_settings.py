@@ -140,7 +140,7 @@ def _settings_page(
     if partner.payout_currency not in currencies:
         currencies.append(partner.payout_currency)
     country = tax_values["country"].strip().upper()
-    entity = tax_values["entity"] or "individual"
+    entity = tax_values["entity"]
     known_country = pycountry.countries.get(alpha_2=country) is not None if country else False
     context = {
         "partner": partner,
@@ -158,7 +158,9 @@ def _settings_page(
         "us_forms": [(f.value, f.value) for f in UsTaxForm],
         "country_label": country_name(country) if known_country else None,
         "tax_id_checked": tax_id_checked(country) if known_country else None,
-        "needed_us_form": required_us_form(country, entity).value if known_country else None,
+        "needed_us_form": required_us_form(country, entity).value
+        if known_country and entity in ENTITIES
+        else None,
         **extra,
     }
     return render(request, "partner/payout_settings.html", context, status=status)

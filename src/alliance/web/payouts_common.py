@@ -6,7 +6,7 @@ Hold reasons are written by the payout service in English (alliance/payouts/deta
 shared with the API and stored on the payout. The pages show them in the reader's language:
 each known sentence is matched here and told again through the catalogs, with a link to the
 form that fixes it. A sentence this table does not know is shown as stored (tests/web/
-test_payout_words.py fails when the service says something the table misses).
+test_payout_pages.py fails when the service says something the table misses).
 """
 
 from __future__ import annotations
