@@ -15,6 +15,7 @@ from alliance.commissions import service as ledger
 from alliance.commissions.models import Commission
 from alliance.db.engine import reading, transaction
 from alliance.errors import Conflict, InvalidInput
+from alliance.notifications.models import WebhookEvent
 from alliance.payouts import profiles
 from alliance.payouts import service as payouts
 from alliance.payouts.models import Payout, PayoutLine, PayoutStatus
@@ -243,6 +244,21 @@ def test_failed_payouts_return_the_money_and_follow_the_lifecycle() -> None:
         payouts.mark(session, december.id, "sent")
         payouts.mark(session, december.id, "paid")
     assert _payouts(w)[-1].status == PayoutStatus.paid
+    # The partner's webhooks hear of it: payout.paid with the commissions it paid.
+    with reading() as session:
+        [event] = session.scalars(
+            select(WebhookEvent).where(
+                WebhookEvent.type == "payout.paid", WebhookEvent.partner_id == w.partner_id
+            )
+        ).all()
+        assert event.data["id"] == december.id and event.data["amount"] == "25.00"
+        assert event.data["commission_ids"] == [commission.id]
+        paid_events = session.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.type == "commission.paid", WebhookEvent.partner_id == w.partner_id)
+            .order_by(WebhookEvent.id)
+        ).all()
+        assert [e.data["payout_reference"] for e in paid_events] == [payout.id, december.id]
     assert _balance(w) == {"approved": {"EUR": D("0.00")}, "paid": {"EUR": D("25.00")}}
 
 

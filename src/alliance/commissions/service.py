@@ -18,7 +18,7 @@ commission never both read the same bucket balance and move it twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -626,6 +626,79 @@ def settle_for_payout(
             session, "commission.paid", commission, payout_reference=payout_ref
         )
     return amount, payout_amount
+
+
+def settle_many_for_payout(
+    session: Session, commission_ids: Sequence[str], payout_ref: str, now: datetime | None = None
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """`settle_for_payout` for the commissions of one payout at once: one locking query,
+    one read of their entries, one executemany of their `commission.paid` events. A payout
+    of a cashback portal settles thousands of commissions; one by one that was ~7 ms each.
+
+    Returns {commission id: (amount, payout_amount)} of what moved. The payment keys name the
+    payout, which is new: the unique index refuses a repeat, so no look-up precedes them."""
+    from alliance.notifications.payloads import commission_data
+
+    moved: dict[str, tuple[Decimal, Decimal]] = {}
+    events = []
+    ids = sorted(set(commission_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        commissions = session.scalars(
+            select(Commission)
+            .where(Commission.id.in_(chunk))
+            .order_by(Commission.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        values: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        approved: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        unpriced: set[str] = set()
+        for cid, bucket, amount, payout_amount in session.execute(
+            select(
+                LedgerEntry.commission_id,
+                LedgerEntry.bucket,
+                LedgerEntry.amount,
+                LedgerEntry.payout_amount,
+            ).where(LedgerEntry.commission_id.in_(chunk))
+        ):
+            values[cid] += amount
+            if bucket == Bucket.approved.value:
+                if payout_amount is None:
+                    unpriced.add(cid)
+                else:
+                    approved[cid][0] += amount
+                    approved[cid][1] += payout_amount
+        for commission in commissions:
+            amount, payout_amount = approved[commission.id]
+            if commission.id in unpriced or (amount == ZERO and payout_amount == ZERO):
+                continue
+            for bucket, sign in ((Bucket.approved, -1), (Bucket.paid, 1)):
+                _append(
+                    session,
+                    commission,
+                    bucket,
+                    EntryType.payment,
+                    sign * amount,
+                    f"{commission.id}:pay:{payout_ref}:{bucket.value}",
+                    f"paid in {payout_ref}",
+                    now,
+                    check=False,
+                    payout_amount=sign * payout_amount,
+                )
+            moved[commission.id] = (amount, payout_amount)
+            if commission.status == CommissionStatus.approved:
+                _move(commission, CommissionStatus.paid)
+                events.append(
+                    commission_data(
+                        session,
+                        commission,
+                        value=values[commission.id],
+                        payout_reference=payout_ref,
+                    )
+                )
+    outbox.emit_many(session, "commission.paid", events)
+    return moved
 
 
 def return_from_payout(

@@ -131,10 +131,14 @@ _CONVERSION_COLUMNS = (
 )
 
 
-def commission_data(session: Session, commission: Commission, **extra: Any) -> dict[str, Any]:
-    """The data of a commission event: the commission, its current value, and `extra`
-    (the payout reference of commission.paid)."""
+def commission_data(
+    session: Session, commission: Commission, *, value: Decimal | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The data of a commission event: the commission, its current value (summed from the
+    ledger unless the caller has it), and `extra` (the payout reference of commission.paid)."""
     currency = commission.currency
+    if value is None:
+        value = commission_value(session, commission.id)
     return {
         "id": commission.id,
         "kind": commission.kind,
@@ -144,7 +148,7 @@ def commission_data(session: Session, commission: Commission, **extra: Any) -> d
         "status": commission.status,
         "currency": currency,
         "amount": _money(commission.amount, currency),
-        "value": _money(commission_value(session, commission.id), currency),
+        "value": _money(value, currency),
         "terms_version": commission.terms_version,
         "occurred_at": iso(commission.occurred_at),
         "approvable_at": iso(commission.approvable_at),

@@ -39,6 +39,8 @@ from alliance.commissions.models import Bucket, Commission, LedgerEntry
 from alliance.db.engine import reading, transaction
 from alliance.errors import Conflict, InvalidInput, NotFound
 from alliance.ids import PREFIXES, new_id
+from alliance.notifications import outbox
+from alliance.notifications.payloads import payout_data
 from alliance.payouts import documents, fx, paperwork
 from alliance.payouts.details import PayoutDetails, hold_reasons
 from alliance.payouts.models import (
@@ -533,16 +535,15 @@ def _settle(
     settings = session.get(PayoutSettings, payout.partner_id)
     profile = session.get(TaxProfile, payout.partner_id)
     assert settings is not None and profile is not None  # hold_reasons passed
-    total, count = ZERO, 0
-    for line in decision.lines:
-        moved = ledger.settle_for_payout(session, line.commission_id, payout.id, now)
-        if moved is None:
-            continue
-        amount, payout_amount = moved
+    drafts = {line.commission_id: line for line in decision.lines}
+    moved = ledger.settle_many_for_payout(session, list(drafts), payout.id, now)
+    total = ZERO
+    for commission_id, (amount, payout_amount) in moved.items():
+        line = drafts[commission_id]
         session.add(
             PayoutLine(
                 payout_id=payout.id,
-                commission_id=line.commission_id,
+                commission_id=commission_id,
                 program_id=line.program_id,
                 currency=line.currency,
                 amount=amount,
@@ -552,7 +553,7 @@ def _settle(
             )
         )
         total += payout_amount
-        count += 1
+    count = len(moved)
     if total <= ZERO or total < decision.threshold:
         raise _BalanceChanged
     decision.amount = payout.amount = total
@@ -673,6 +674,23 @@ def mark(
             )
         return payout
     _transition(payout, target, when)
+    if target is PayoutStatus.paid:
+        commission_ids = session.scalars(
+            select(PayoutLine.commission_id).where(PayoutLine.payout_id == payout.id)
+        ).all()
+        outbox.emit(
+            session,
+            "payout.paid",
+            payout_data(
+                payout.id,
+                payout.partner_id,
+                payout.currency,
+                payout.amount + (payout.vat_amount or ZERO),
+                commission_ids,
+                when,
+                payout.invoice_number,
+            ),
+        )
     return payout
 
 
