@@ -19,6 +19,7 @@ from alliance.clock import as_utc, utcnow
 from alliance.commissions.models import Commission
 from alliance.conversions.models import Conversion
 from alliance.errors import Conflict, NotFound
+from alliance.money import round_money
 from alliance.payouts import documents, files
 from alliance.payouts.models import (
     NetworkProfile,
@@ -63,7 +64,7 @@ def transfers(session: Session, run_id: str) -> list[files.Transfer]:
                 payout_id=payout.id,
                 partner_id=payout.partner_id,
                 payee_name=destination.get("account_holder") or legal_name or partner_name,
-                amount=payout.amount + (payout.vat_amount or 0),
+                amount=round_money(payout.amount + (payout.vat_amount or 0), payout.currency),
                 currency=payout.currency,
                 method=payout.method or "",
                 iban=destination.get("iban"),
@@ -211,11 +212,11 @@ def document(session: Session, payout_id: str) -> documents.PayoutDocument:
                 occurred_on=as_utc(occurred_at).date(),
                 program=program_name,
                 description=_describe(kind, conversion, line.amount),
-                amount=line.amount,
+                amount=round_money(line.amount, line.currency),
                 currency=line.currency,
                 rate=line.rate,
                 rate_day=line.rate_day,
-                payout_amount=line.payout_amount,
+                payout_amount=round_money(line.payout_amount, payout.currency),
             )
         )
     return documents.PayoutDocument(

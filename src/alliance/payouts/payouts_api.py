@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from alliance.accounts.models import AccountKind, Partner
 from alliance.accounts.service import Principal
 from alliance.api.deps import ReadDB, require
-from alliance.api.fields import PartnerId
+from alliance.api.fields import PartnerId, amount_text
 from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import get_visible
 from alliance.db.engine import transaction
@@ -57,9 +57,9 @@ class PayoutOut(BaseModel):
     period_start: date
     period_end: date
     currency: str = Field(description="The partner's payout currency")
-    amount: Decimal = Field(description="Σ lines, net of VAT; never negative")
-    vat_rate: Decimal | None
-    vat_amount: Decimal | None = Field(description="Domestic VAT on the invoice, if any")
+    amount: str = Field(description="Σ lines, net of VAT; never negative")
+    vat_rate: str | None = Field(description="Percent, domestic VAT only")
+    vat_amount: str | None = Field(description="Domestic VAT on the invoice, if any")
     status: PayoutStatus
     hold_reason: str | None
     method: str | None
@@ -75,17 +75,41 @@ class PayoutOut(BaseModel):
 
     @classmethod
     def of(cls, row: Payout) -> PayoutOut:
-        return cls.model_validate(row, from_attributes=True)
+        # Amounts as exact strings in the currency's minor unit (PostgreSQL hands NUMERIC
+        # back with six decimals), as every other amount of the API.
+        return cls(
+            **{name: getattr(row, name) for name in cls.model_fields if name not in _MONEY},
+            amount=amount_text(row.amount, row.currency),
+            vat_rate=None if row.vat_rate is None else f"{row.vat_rate.normalize():f}",
+            vat_amount=None
+            if row.vat_amount is None
+            else amount_text(row.vat_amount, row.currency),
+        )
+
+
+_MONEY = frozenset({"amount", "vat_rate", "vat_amount"})
 
 
 class PayoutLineOut(BaseModel):
     commission_id: str
     program_id: str
     currency: str = Field(description="The program currency")
-    amount: Decimal
-    payout_amount: Decimal = Field(description="In the payout currency, at `rate`")
-    rate: Decimal | None = Field(description="The ECB rate of the commission's approval day")
+    amount: str
+    payout_amount: str = Field(description="In the payout currency, at `rate`")
+    rate: str | None = Field(description="The ECB rate of the commission's approval day")
     rate_day: date | None
+
+    @classmethod
+    def of(cls, line: PayoutLine, payout_currency: str) -> PayoutLineOut:
+        return cls(
+            commission_id=line.commission_id,
+            program_id=line.program_id,
+            currency=line.currency,
+            amount=amount_text(line.amount, line.currency),
+            payout_amount=amount_text(line.payout_amount, payout_currency),
+            rate=None if line.rate is None else f"{line.rate.normalize():f}",
+            rate_day=line.rate_day,
+        )
 
 
 class PayoutDetail(PayoutOut):
@@ -201,7 +225,7 @@ def get_payout(payout_id: str, db: ReadDB, caller: PayoutReader) -> PayoutDetail
     )
     return PayoutDetail(
         **PayoutOut.of(row).model_dump(),
-        lines=[PayoutLineOut.model_validate(line, from_attributes=True) for line in lines],
+        lines=[PayoutLineOut.of(line, row.currency) for line in lines],
     )
 
 

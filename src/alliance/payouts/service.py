@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from alliance.accounts.models import Advertiser, Partner
@@ -39,6 +39,7 @@ from alliance.commissions.models import Bucket, Commission, LedgerEntry
 from alliance.db.engine import reading, transaction
 from alliance.errors import Conflict, InvalidInput, NotFound
 from alliance.ids import PREFIXES, new_id
+from alliance.money import round_money
 from alliance.notifications import outbox
 from alliance.notifications.payloads import payout_data
 from alliance.payouts import documents, fx, paperwork
@@ -175,15 +176,16 @@ def payable_lines(
 def payout_currencies(session: Session, partner_id: str) -> list[str]:
     """The payout currencies the partner has approved money in (more than one after it
     changed its payout currency: each is paid on its own)."""
+    # From the partner's approved entries (the (partner_id, bucket) index), not from its
+    # commissions with an EXISTS: PostgreSQL planned that as a scan of the partner's ledger
+    # per commission (~20 ms a partner at 20 commissions).
     found = session.scalars(
         select(Commission.payout_currency)
+        .join(LedgerEntry, LedgerEntry.commission_id == Commission.id)
         .where(
-            Commission.partner_id == partner_id,
+            LedgerEntry.partner_id == partner_id,
+            LedgerEntry.bucket == Bucket.approved.value,
             Commission.payout_currency.is_not(None),
-            exists().where(
-                LedgerEntry.commission_id == Commission.id,
-                LedgerEntry.bucket == Bucket.approved.value,
-            ),
         )
         .distinct()
     )
@@ -275,8 +277,8 @@ class Decision:
             "period_end": self.period.end.isoformat(),
             "currency": self.currency,
             "outcome": self.outcome,
-            "amount": str(self.amount),
-            "threshold": str(self.threshold),
+            "amount": str(round_money(self.amount, self.currency)),
+            "threshold": str(round_money(self.threshold, self.currency)),
             "lines": len(self.lines),
             "reasons": self.reasons,
             "unpriced_commissions": self.unpriced,
@@ -556,7 +558,7 @@ def _settle(
     count = len(moved)
     if total <= ZERO or total < decision.threshold:
         raise _BalanceChanged
-    decision.amount = payout.amount = total
+    decision.amount = payout.amount = round_money(total, payout.currency)
     payout.run_id = run_id
     payout.hold_reason = None
     payout.line_count = count
