@@ -34,6 +34,9 @@ from alliance.reports.models import ORDER_MEASURES
 # PostgreSQL's NUMERIC(32, 20)), summed over a report. Nothing is rounded until shown.
 WIDE = Context(prec=80, rounding=ROUND_HALF_EVEN)
 ONE = Decimal(1)
+# Rates as whole numbers of 10^-SCALE: every stored ECB rate (20 decimals at most on
+# PostgreSQL) and every cross rate (ten significant digits, of a rate above 10^-20) is one.
+SCALE = 30
 
 # Measures is a row of integer counts and money in micro-units; once converted, the money
 # positions hold exact Decimal micro-units of the target currency (with a fraction).
@@ -70,6 +73,7 @@ class Converter:
         self.currency = currency
         self._book = fx.RateBook(start, end)
         self._days: dict[str, date] = {}
+        self._scaled: dict[tuple[str, str], int] = {}
 
     def prepare(self, session: Session, currencies: Iterable[str]) -> None:
         """Read the period's rates of these currencies and the target's at once."""
@@ -88,6 +92,18 @@ class Converter:
         if source == self.currency:
             return ONE
         return self.quote(session, source, day).rate
+
+    def scaled(self, session: Session, source: str, day: str) -> int:
+        """The rate as a whole number of 10^-SCALE (exact, or refused)."""
+        key = (source, day)
+        found = self._scaled.get(key)
+        if found is None:
+            rate = self.rate(session, source, day)
+            found = int(rate.scaleb(SCALE, WIDE))
+            if Decimal(found).scaleb(-SCALE, WIDE) != rate:
+                raise ValueError(f"rate {rate} has more than {SCALE} decimals")
+            self._scaled[key] = found
+        return found
 
 
 def converter(session: Session, currency: str | None, start: date, end: date) -> Converter | None:
@@ -127,17 +143,25 @@ def by_day(
 ) -> dict[tuple[Any, str], Measures]:
     """Measures per (group, day, currency) -> per (group, target currency): counts added,
     money converted at the rate of each row's day and added exactly (micro-units of the
-    target, with a fraction)."""
+    target, with a fraction).
+
+    In integers: a rate is a whole number of 10^-SCALE, so each product and sum is an exact
+    integer (tens of thousands of rows for a network's partners over 90 days; Decimal
+    arithmetic took three times as long), turned into Decimal once per figure at the end."""
     conv.prepare(session, {cur for _, _, cur in daily})
-    found: dict[tuple[Any, str], Measures] = {}
-    with localcontext(WIDE):
-        for (key, day, cur), values in daily.items():
-            rate = conv.rate(session, cur, day)
-            row = found.get((key, conv.currency))
-            if row is None:
-                row = found[(key, conv.currency)] = [
-                    Decimal(0) if i in money else 0 for i in range(len(values))
-                ]
-            for i, value in enumerate(values):
-                row[i] += value * rate if i in money else value
-    return found
+    flags = [i in money for i in range(len(next(iter(daily.values()), ())))]
+    sums: dict[tuple[Any, str], list[int]] = {}
+    for (key, day, cur), values in daily.items():
+        rate = conv.scaled(session, cur, day)
+        row = sums.get((key, conv.currency))
+        if row is None:
+            sums[(key, conv.currency)] = [
+                v * rate if m else v for v, m in zip(values, flags, strict=True)
+            ]
+        else:
+            for i, (v, m) in enumerate(zip(values, flags, strict=True)):
+                row[i] += v * rate if m else v
+    return {
+        key: [Decimal(v).scaleb(-SCALE, WIDE) if m else v for v, m in zip(row, flags, strict=True)]
+        for key, row in sums.items()
+    }

@@ -142,7 +142,8 @@ def kpi_summary(session: Session, q: queries.ReportQuery) -> KpiSummary:
 
 
 def kpi_summary_raw(session: Session, q: queries.ReportQuery) -> KpiSummary:
-    """The same from the raw tables: the reference for the rollups."""
+    """The same from the raw tables: the reference for the rollups (unconverted: pass a
+    query without fx)."""
     return _summary(
         session,
         q,

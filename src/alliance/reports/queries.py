@@ -19,7 +19,7 @@ import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -84,6 +84,8 @@ REFUND_ENTRY_TYPES = (
 RATIO = Decimal("0.0001")
 # IN lists are cut to this size so no engine meets its bound-parameter limit.
 BATCH = 500
+# Network-wide, foreign orders of at most this many programs are read program by program.
+FEW_PROGRAMS = 5
 Counts = list[int]
 # A row of measures as the reports read it: counts and micro-units (int), or, converted to one
 # currency, exact micro-units of it with a fraction (Decimal; convert.py).
@@ -767,35 +769,57 @@ def foreign_commissions(session: Session, q: ReportQuery) -> list[ForeignCommiss
     are in another currency than their order, with their ledger value.
 
     The rollups hold a commission under its own currency, not its order's; this is what a
-    breakdown by order currency needs to move. Only the (program, day) buckets whose rollup
-    rows hold more than one currency are read (cube.foreign_buckets), one batched query per
-    2,000 buckets: nothing at all on a network whose orders are in their programs' currency.
+    breakdown by order currency needs to move. Read from the raw tables, in three steps that
+    each touch as little as they can: the programs whose rollup rows hold more than one
+    currency on a day of the period (cube.foreign_buckets; none: nothing more is read), their
+    orders in another currency than the program's (the period's index, the program's
+    currency compared per row; the attributed click looked up for those orders only, when
+    sub1 or device is asked), then those orders' commissions and ledger entries (batched IN).
     """
     buckets = cube.foreign_buckets(session, slice_of(q))
+    programs = sorted({p for ids in buckets.values() for p in ids})
+    if not programs:
+        return []
+    by_click = q.filters.sub1 is not None or q.filters.device is not None
+    unfiltered = replace(q, filters=replace(q.filters, sub1=None, device=None))
+    where = [*_orders_where(unfiltered), Conversion.currency != Program.currency]
+    if q.scope.program_ids is not None or len(programs) <= FEW_PROGRAMS:
+        # Else the period's index reads the network's orders in time order: faster than one
+        # range per program (SQLite: 160 ms against 370 ms for 200,000 orders).
+        where.append(Conversion.program_id.in_(programs))
+    stmt = select(Conversion.id, Conversion.occurred_at, Conversion.currency).join(
+        Program, Program.id == Conversion.program_id
+    )
+    if by_click:
+        stmt = stmt.add_columns(Click.sub1, Click.device).outerjoin(
+            Click, Click.id == Conversion.click_id
+        )
+    orders: dict[str, tuple[str, str]] = {}
+    row: Any
+    for row in session.execute(stmt.where(*where)):
+        if by_click and not (
+            (q.filters.sub1 is None or row[3] == q.filters.sub1)
+            and (q.filters.device is None or row[4] == q.filters.device)
+        ):
+            continue  # an order without a click has neither: it drops out, as in the report
+        orders[row[0]] = (_day_of(row[1]), row[2])
     found: dict[str, tuple[str, str, str]] = {}
     sums: dict[str, Decimal] = defaultdict(Decimal)
-    for part in rollups.bucket_parts(buckets):
-        stmt = (
-            select(
-                Commission.id,
-                Conversion.occurred_at,
-                Conversion.currency,
-                Commission.currency,
-                LedgerEntry.amount,
-            )
-            .join(Conversion, Conversion.id == Commission.conversion_id)
+    ids = sorted(orders)
+    for chunk in [ids] if _dialect(session) == "postgresql" else list(_chunks(ids)):
+        coms = (
+            select(Commission.id, Commission.conversion_id, Commission.currency, LedgerEntry.amount)
             .outerjoin(LedgerEntry, LedgerEntry.commission_id == Commission.id)
-            .where(
-                *rollups.conversion_where(part),
-                *_conversion_filters(q),
-                Commission.currency != Conversion.currency,
-            )
+            .where(_id_in(session, Commission.conversion_id, chunk))
         )
         if q.scope.partner_id is not None:
-            stmt = stmt.where(Commission.partner_id == q.scope.partner_id)
-        for cid, at, order_cur, cur, entry in session.execute(stmt):
+            coms = coms.where(Commission.partner_id == q.scope.partner_id)
+        for cid, conversion_id, cur, entry in session.execute(coms):
+            day, order_cur = orders[str(conversion_id)]
+            if cur == order_cur:
+                continue
             if cid not in found:
-                found[cid] = (_day_of(at), order_cur, cur)
+                found[cid] = (day, order_cur, cur)
             if entry is not None:
                 sums[cid] += entry
     return [
@@ -887,7 +911,8 @@ def orders_counts_raw(
 
 
 def orders_report_raw(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
-    """The orders report from the raw tables: the reference for the rollups."""
+    """The orders report from the raw tables: the reference for the rollups (in the rows'
+    own currencies: q.fx is not applied here)."""
     return _orders_report(
         session,
         q,
