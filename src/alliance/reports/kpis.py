@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -79,7 +80,9 @@ def _summary_of(
     customers: Callable[[queries.ReportQuery], Mapping[str, queries.Measures]],
 ) -> KpiSummary:
     before = previous_period(q)
-    traffic_now, orders_now = traffic(q, TrafficGroup.partner), orders(q, OrdersGroup.partner)
+    # Who was active needs no conversion: the partner rows in their own currencies.
+    plain = replace(q, fx=None)
+    traffic_now, orders_now = traffic(q, TrafficGroup.partner), orders(plain, OrdersGroup.partner)
     now_active = _active_partners(traffic_now, orders_now)
     then_active = _active_partners(
         traffic(before, TrafficGroup.partner), orders(before, OrdersGroup.partner)
@@ -89,7 +92,12 @@ def _summary_of(
     clicks = sum(v[0] for v in traffic_now.values())
     valid = sum(v[1] for v in traffic_now.values())
     unique = sum(v[2] for v in traffic_now.values())
-    by_currency = queries.totals_by_currency(orders_now.items())
+    if q.fx is None:
+        by_currency = queries.totals_by_currency(orders_now.items())
+    else:
+        # In one currency each day is converted at its own rate: the days of the smallest
+        # grain, ungrouped, rather than every partner's days.
+        by_currency = queries.totals_by_currency(queries.orders_counts(session, q, None).items())
     new_customers = customers(q)
     roi = q.scope.sees_roi
     entries = []
