@@ -37,6 +37,7 @@ ONE = Decimal(1)
 # Rates as whole numbers of 10^-SCALE: every stored ECB rate (20 decimals at most on
 # PostgreSQL) and every cross rate (ten significant digits, of a rate above 10^-20) is one.
 SCALE = 30
+UNIT = 10**SCALE  # the rate 1
 
 # Measures is a row of integer counts and money in micro-units; once converted, the money
 # positions hold exact Decimal micro-units of the target currency (with a fraction).
@@ -140,19 +141,23 @@ def by_day(
     conv: Converter,
     daily: Mapping[tuple[Any, str, str], Sequence[int]],
     money: frozenset[int],
+    same: Mapping[tuple[Any, str], Sequence[int]] | None = None,
 ) -> dict[tuple[Any, str], Measures]:
     """Measures per (group, day, currency) -> per (group, target currency): counts added,
     money converted at the rate of each row's day and added exactly (micro-units of the
-    target, with a fraction).
+    target, with a fraction). `same`: measures per (group, currency) whose rows in the
+    target currency are added as they are (they need no rate, hence no days: the caller
+    reads them from the rollups' blocks and leaves that currency out of `daily`).
 
     In integers: a rate is a whole number of 10^-SCALE, so each product and sum is an exact
     integer (tens of thousands of rows for a network's partners over 90 days; Decimal
     arithmetic took three times as long), turned into Decimal once per figure at the end."""
     conv.prepare(session, {cur for _, _, cur in daily})
-    flags = [i in money for i in range(len(next(iter(daily.values()), ())))]
+    width = len(next(iter(daily.values()), next(iter((same or {}).values()), ())))
+    flags = [i in money for i in range(width)]
     sums: dict[tuple[Any, str], list[int]] = {}
-    for (key, day, cur), values in daily.items():
-        rate = conv.scaled(session, cur, day)
+
+    def add(key: Any, values: Sequence[int], rate: int) -> None:
         row = sums.get((key, conv.currency))
         if row is None:
             sums[(key, conv.currency)] = [
@@ -161,6 +166,12 @@ def by_day(
         else:
             for i, (v, m) in enumerate(zip(values, flags, strict=True)):
                 row[i] += v * rate if m else v
+
+    for (key, cur), values in (same or {}).items():
+        if cur == conv.currency:
+            add(key, values, UNIT)
+    for (key, day, cur), values in daily.items():
+        add(key, values, conv.scaled(session, cur, day))
     return {
         key: [Decimal(v).scaleb(-SCALE, WIDE) if m else v for v, m in zip(row, flags, strict=True)]
         for key, row in sums.items()

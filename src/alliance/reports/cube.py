@@ -283,18 +283,21 @@ def orders(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, str
 
 
 def orders_by_day(
-    session: Session, s: Slice, group: str | None
+    session: Session, s: Slice, group: str | None, other_than: str | None = None
 ) -> dict[tuple[Any, str, str], Counts]:
     """ORDER_MEASURES per (group key, UTC day as ISO text, currency): what a report converted
     to one currency needs, each day's money at that day's rate. Reads single days (span 1)
-    of the same grain, never the blocks, so it reads more rows than `orders`."""
-    return {(k[0], k[1], k[2]): v for k, v in _orders(session, s, group, daily=True).items()}
+    of the same grain, never the blocks, so it reads more rows than `orders`. `other_than`:
+    leave that currency out (the one converted to, which needs no rate)."""
+    found = _orders(session, s, group, daily=True, other_than=other_than)
+    return {(k[0], k[1], k[2]): v for k, v in found.items()}
 
 
 def _orders(
-    session: Session, s: Slice, group: str | None, *, daily: bool
+    session: Session, s: Slice, group: str | None, *, daily: bool, other_than: str | None = None
 ) -> dict[tuple[Any, ...], Counts]:
-    """Per (group key, currency), or (group key, day, currency) when `daily`."""
+    """Per (group key, currency), or (group key, day, currency) when `daily`; every
+    currency but `other_than`."""
     group_dim = ORDERS_GROUP_DIMS[group] if group else None
     grain = choose(
         ORDERS_GRAINS,
@@ -312,7 +315,8 @@ def _orders(
             return (group_key, k[-1])
         return (group_key, k[-2] if group_dim != "day" else k[0], k[-1])
 
-    grouped = _grouped(session, grain, group_dim, extra, [period])
+    skip = [] if other_than is None else [grain.table.c.currency != other_than]
+    grouped = _grouped(session, grain, group_dim, extra, [period, *skip])
     found: dict[tuple[Any, ...], Counts] = {key_of(k): v for k, v in grouped.items()}
     stale = stale_buckets(session, s.start, s.end, s.program_ids)
     if not stale:
@@ -325,6 +329,8 @@ def _orders(
             rollups.bucket_rows(ORDERS_FULL.table, part),
             *_conditions(ORDERS_FULL, s, _ORDERS_PARTNER_DIMS),
         ]
+        if other_than is not None:
+            where.append(ORDERS_FULL.table.c.currency != other_than)
         out = _grouped(session, ORDERS_FULL, group_dim, extra, where)
         for k, v in out.items():
             _add(found, key_of(k), v, -1)
@@ -332,7 +338,7 @@ def _orders(
         rollups.order_facts(session, part, facts)
     for key, measures in facts.rows.items():
         values = dict(zip(rollups.ORDER_DIMS, key, strict=True))
-        if _matches(s, values, _ORDERS_PARTNER_DIMS):
+        if values["currency"] != other_than and _matches(s, values, _ORDERS_PARTNER_DIMS):
             group_key = _key(values[group_dim]) if group_dim else None
             day = (_key(values["day"]),) if daily else ()
             _add(found, (group_key, *day, values["currency"]), measures)
@@ -379,16 +385,18 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
 
 
 def refunds_by_day(
-    session: Session, s: Slice, group: str | None
+    session: Session, s: Slice, group: str | None, other_than: str | None = None
 ) -> dict[tuple[Any, str, str], Counts]:
     """The same per (group key, UTC day of the refund as ISO text, currency), for money
-    converted at each day's rate. Refunded orders are distinct per day here: an order
-    refunded on two days counts on both (use `refunds` for the count over the period)."""
-    return {(k[0], k[1], k[2]): v for k, v in _refunds(session, s, group, daily=True).items()}
+    converted at each day's rate, every currency but `other_than`. Refunded orders are
+    distinct per day here: an order refunded on two days counts on both (use `refunds` for
+    the count over the period)."""
+    found = _refunds(session, s, group, daily=True, other_than=other_than)
+    return {(k[0], k[1], k[2]): v for k, v in found.items()}
 
 
 def _refunds(
-    session: Session, s: Slice, group: str | None, *, daily: bool
+    session: Session, s: Slice, group: str | None, *, daily: bool, other_than: str | None = None
 ) -> dict[tuple[Any, ...], Counts]:
     t = RefundRollup
     dim = REFUNDS_GROUP_DIMS[group] if group else None
@@ -399,6 +407,8 @@ def _refunds(
         conds += [t.partner_id == s.partner_id, t.earner_id == s.partner_id]
     for name, value in s.filters().items():
         conds.append(getattr(t, name) == value)
+    if other_than is not None:
+        conds.append(t.currency != other_than)
     stale = stale_buckets(session, None, None, s.program_ids)
     for part in rollups.bucket_parts(stale):
         conds.append(
@@ -441,7 +451,7 @@ def _refunds(
                 "country": fact.country or None,
                 "device": fact.device or None,
             }
-            if not _matches(s, values, ("partner_id", "earner_id")):
+            if fact.currency == other_than or not _matches(s, values, ("partner_id", "earner_id")):
                 continue
             day = (_key(fact.day),) if daily else ()
             key = (_key(values[dim]) if dim else None, *day, fact.currency)

@@ -340,7 +340,8 @@ _NET_AT = ORDER_MEASURES.index("net_sales")
 _VALUE_AT = ORDER_MEASURES.index("commission_value")
 # (orders, revenue, cost): revenue and cost are money
 _ROI_MONEY = frozenset({1, 2})
-# (group key, UTC day or None, the currency of the amounts) -> (orders, revenue, cost)
+# (group key, UTC day or None, the currency of the amounts) -> (orders, revenue, cost); the
+# day is None for amounts that need no rate (in the currency asked, or none asked)
 Legs = dict[tuple[str | None, str | None, str], list[int]]
 
 
@@ -358,13 +359,12 @@ def roi_report(session: Session, q: queries.ReportQuery, group: RoiGroup) -> Roi
         raise Forbidden("ROI is the advertiser's figure: partners do not see it")
     legs = _roi_legs(session, q, group)
     with convert.exact(q.fx):
+        same = {(key, cur): v for (key, day, cur), v in legs.items() if day is None}
         if q.fx is None:
-            found: Mapping[tuple[str | None, str], queries.Measures] = {
-                (key, cur): v for (key, _, cur), v in legs.items()
-            }
+            found: Mapping[tuple[str | None, str], queries.Measures] = same
         else:
-            daily = {(key, str(day), cur): v for (key, day, cur), v in legs.items()}
-            found = convert.by_day(session, q.fx, daily, _ROI_MONEY)
+            daily = {(key, day, cur): v for (key, day, cur), v in legs.items() if day}
+            found = convert.by_day(session, q.fx, daily, _ROI_MONEY, same)
         totals: dict[str, list[int | Decimal]] = {}
         for (_, cur), values in found.items():
             queries.add_counts(totals.setdefault(cur, [0, Decimal(0), Decimal(0)]), values)
@@ -412,24 +412,31 @@ def _country_names(group: RoiGroup, keys: Iterable[str | None]) -> dict[str, str
 
 
 def _roi_legs(session: Session, q: queries.ReportQuery, group: RoiGroup) -> Legs:
-    """(orders, revenue, cost) per (group key, day, currency of the amounts); days only when
-    converting. Read from the orders rollups, where a commission sits under the buyer's
-    country but under its own currency: for a breakdown by order currency, commissions in
-    another currency than their order are moved to their order's group (raw, few buckets)."""
+    """(orders, revenue, cost) per (group key, day, currency of the amounts); days only for
+    the amounts to convert. Read from the orders rollups, where a commission sits under the
+    buyer's country but under its own currency: for a breakdown by order currency,
+    commissions in another currency than their order are moved to their order's group
+    (queries.foreign_commissions)."""
     s = queries.slice_of(q)
-    daily = q.fx is not None
+    target = q.fx.currency if q.fx is not None else None
     dim = "country" if group is RoiGroup.country else None
-    counts: Mapping[tuple[Any, ...], list[int]] = (
-        cube.orders_by_day(session, s, dim) if daily else cube.orders(session, s, dim)
-    )
     legs: Legs = {}
-    for k, v in counts.items():
-        key = k[0] if group is RoiGroup.country else k[-1]
-        _add(legs, (key, k[1] if daily else None, k[-1]), [v[_ORDERS_AT], v[_NET_AT], v[_VALUE_AT]])
-    if daily and group is RoiGroup.country:
-        return legs
+
+    def leg(key: Any, day: str | None, cur: str, values: list[int]) -> None:
+        group_key = key if group is RoiGroup.country else cur
+        _add(legs, (group_key, day, cur), [values[_ORDERS_AT], values[_NET_AT], values[_VALUE_AT]])
+
+    # Rows in the target currency (all of them, unconverted) need no day: their blocks.
+    for (key, cur), values in cube.orders(session, s, dim).items():
+        if target is None or cur == target:
+            leg(key, None, cur, values)
+    if target is not None:
+        for (key, on, cur), values in cube.orders_by_day(session, s, dim, target).items():
+            leg(key, on, cur, values)
+        if group is RoiGroup.country:
+            return legs
     foreign = queries.foreign_commissions(session, q)
-    if foreign and not daily:
+    if foreign and target is None:
         pairs = sorted({f"{f.order_currency} -> {f.currency}" for f in foreign})
         raise InvalidInput(
             "some orders earn commission in another currency than their own ("
@@ -439,6 +446,7 @@ def _roi_legs(session: Session, q: queries.ReportQuery, group: RoiGroup) -> Legs
             field="currency",
         )
     for f in foreign:
-        _add(legs, (f.currency, f.day, f.currency), [0, 0, -f.value])
-        _add(legs, (f.order_currency, f.day, f.currency), [0, 0, f.value])
+        day = None if f.currency == target else f.day  # as the rows it moves from
+        _add(legs, (f.currency, day, f.currency), [0, 0, -f.value])
+        _add(legs, (f.order_currency, day, f.currency), [0, 0, f.value])
     return legs

@@ -808,15 +808,21 @@ def foreign_commissions(session: Session, q: ReportQuery) -> list[ForeignCommiss
     ids = sorted(orders)
     for chunk in [ids] if _dialect(session) == "postgresql" else list(_chunks(ids)):
         coms = (
-            select(Commission.id, Commission.conversion_id, Commission.currency, LedgerEntry.amount)
+            select(
+                Commission.id,
+                Commission.conversion_id,
+                Commission.partner_id,
+                Commission.currency,
+                LedgerEntry.amount,
+            )
             .outerjoin(LedgerEntry, LedgerEntry.commission_id == Commission.id)
             .where(_id_in(session, Commission.conversion_id, chunk))
         )
-        if q.scope.partner_id is not None:
-            coms = coms.where(Commission.partner_id == q.scope.partner_id)
-        for cid, conversion_id, cur, entry in session.execute(coms):
+        for cid, conversion_id, earner, cur, entry in session.execute(coms):
             day, order_cur = orders[str(conversion_id)]
-            if cur == order_cur:
+            # A partner sees its own commissions (checked here: in SQL, SQLite would read the
+            # partner's every commission through its index for each batch of orders).
+            if cur == order_cur or q.scope.partner_id not in (None, earner):
                 continue
             if cid not in found:
                 found[cid] = (day, order_cur, cur)
@@ -930,10 +936,12 @@ def orders_counts(
     Converted (q.fx): per (group key, the target currency), each day's money at that day's
     rate, read from the single-day rows."""
     dim = group.value if group else None
+    blocks = cube.orders(session, slice_of(q), dim)
     if q.fx is None:
-        return cube.orders(session, slice_of(q), dim)
-    daily = cube.orders_by_day(session, slice_of(q), dim)
-    return convert.by_day(session, q.fx, daily, convert.ORDER_MONEY)
+        return blocks
+    # Rows already in the target currency need no rate: their blocks; the others by day.
+    daily = cube.orders_by_day(session, slice_of(q), dim, other_than=q.fx.currency)
+    return convert.by_day(session, q.fx, daily, convert.ORDER_MONEY, blocks)
 
 
 def orders_report(session: Session, q: ReportQuery, group: OrdersGroup) -> OrdersReport:
@@ -1131,12 +1139,14 @@ def _converted_refunds(
     order refunded on two days is one refunded order), the money day by day."""
     s = slice_of(q)
     found: dict[tuple[Any, str], list[int | Decimal]] = {}
-    for (key, _), v in cube.refunds(session, s, group).items():
+    blocks = cube.refunds(session, s, group)
+    for (key, _), v in blocks.items():
         row = found.setdefault((key, fx.currency), [0, 0, Decimal(0), Decimal(0)])
         row[0] += v[0]
         row[1] += v[1]  # an order has one currency: its distinct counts add up
-    daily = cube.refunds_by_day(session, s, group)
-    for key, converted in convert.by_day(session, fx, daily, convert.REFUND_MONEY).items():
+    daily = cube.refunds_by_day(session, s, group, other_than=fx.currency)
+    converted_rows = convert.by_day(session, fx, daily, convert.REFUND_MONEY, blocks)
+    for key, converted in converted_rows.items():
         row = found.setdefault(key, [0, 0, Decimal(0), Decimal(0)])
         row[2], row[3] = _units(converted[2]), _units(converted[3])
     return found
