@@ -172,3 +172,24 @@ def test_exports_in_the_chosen_currency(viewers: Viewers) -> None:
         "/reports/transactions.csv", params={**PERIOD, "currency": "USD"}
     )
     assert next(csv.reader(io.StringIO(converted.text))) == list(export.transactions_columns("USD"))
+
+
+def test_the_roi_tables_download_in_their_currency(viewers: Viewers) -> None:
+    html = page(viewers.advertiser, "/reports")
+    links = re.findall(r'href="(/reports/roi\.(?:csv|xlsx)\?[^"]+)"', html)
+    assert len(links) == 4  # CSV and XLSX for each table
+    csv_link = next(link for link in links if ".csv" in link and "group_by=country" in link)
+    assert "currency=EUR" in csv_link.replace("&amp;", "&")  # the currency the tables are in
+    answer = viewers.advertiser.get(csv_link.replace("&amp;", "&"))
+    assert answer.status_code == 200, answer.text
+    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(answer.text))}
+    assert (rows["DE"]["currency"], rows["DE"]["roi"], rows["SE"]["roi"]) == ("EUR", "9.0000", "")
+    xlsx = viewers.advertiser.get("/reports/roi.xlsx", params={**PERIOD, "currency": "USD"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    # Without a currency the file cannot compare the USD order's revenue with its EUR cost.
+    refused = viewers.advertiser.get("/reports/roi.csv", params=PERIOD)
+    assert refused.status_code == 422 and "currency" in refused.text
+    assert (
+        viewers.partner.get("/reports/roi.csv", params={**PERIOD, "currency": "EUR"}).status_code
+        == 403
+    )

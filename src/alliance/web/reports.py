@@ -60,6 +60,7 @@ PAGE_SIZE = 50
 OPTIONS_LIMIT = 200  # more programs or partners than this: a text field for the id
 TOP = 10  # bars in a breakdown chart
 REPORTS = ("traffic", "orders", "refunds", "transactions")
+EXPORTS = (*REPORTS, "roi")  # ROI: the overview's tables, by buyer country or order currency
 # Page titles (translated when shown; the XLSX sheet names keep the English: exports are
 # machine-readable and the same for every reader).
 TITLES = {
@@ -68,11 +69,13 @@ TITLES = {
     "orders": N_("Orders"),
     "refunds": N_("Refunds"),
     "transactions": N_("Transactions"),
+    "roi": N_("ROI"),
 }
-GROUPS: dict[str, type[TrafficGroup] | type[OrdersGroup] | type[RefundsGroup]] = {
+GROUPS: dict[str, type[TrafficGroup] | type[OrdersGroup] | type[RefundsGroup] | type[RoiGroup]] = {
     "traffic": TrafficGroup,
     "orders": OrdersGroup,
     "refunds": RefundsGroup,
+    "roi": RoiGroup,
 }
 BREAKDOWNS = ("partner", "program", "country", "device", "sub1")
 FILTER_KEYS = ("from", "to", "program_id", "partner_id", "sub1", "country", "device", "currency")
@@ -520,6 +523,19 @@ class RoiTables:
     names: dict[str, str]  # country code -> the country's name in the reader's language
     # Set when no currency was chosen but one was needed: the one the tables are in.
     defaulted: str | None = None
+    exports: dict[str, tuple[str, str]] = field(default_factory=dict)  # group -> CSV, XLSX
+
+    def with_exports(self, raw: dict[str, str]) -> RoiTables:
+        """The tables' CSV and XLSX links: the page's filters, in the tables' currency."""
+        filters = _filters_only(raw) | ({"currency": self.defaulted} if self.defaulted else {})
+        links = {
+            g.value: (
+                url("/reports/roi.csv", filters, group_by=g.value),
+                url("/reports/roi.xlsx", filters, group_by=g.value),
+            )
+            for g in RoiGroup
+        }
+        return replace(self, exports=links)
 
 
 def load_roi(session: Session, q: queries.ReportQuery, busiest: str | None) -> RoiTables | None:
@@ -588,11 +604,12 @@ def load_overview(session: Session, q: queries.ReportQuery, params: Params) -> d
                 )
             )
     busiest = min(orders.totals, key=lambda t: (-t.orders, t.currency), default=None)
+    roi = load_roi(session, q, busiest.currency if busiest else None)
     return {
         "traffic": traffic,
         "kpi_blocks": _kpi_blocks(orders),
         "extra_kpis": _extra_kpis(session, q),
-        "roi": load_roi(session, q, busiest.currency if busiest else None),
+        "roi": roi.with_exports(params.raw) if roi else None,
         "line_figures": [traffic_fig, orders_fig, *money_figs],
         "bar_figures": figures,
     }
@@ -711,6 +728,13 @@ def _export_rows(
     session: Session, viewer: Viewer, params: Params, name: str
 ) -> tuple[queries.ReportQuery, list[dict[str, Any]], list[dict[str, Any]]]:
     q = _query(session, viewer, params)
+    if name == "roi":
+        roi = kpis.roi_report(session, q, RoiGroup(params.group_by or "country"))
+        return (
+            q,
+            [export.roi_record(r) for r in roi.rows],
+            [export.roi_record(t) for t in roi.totals],
+        )
     columns = columns_of(name, q.scope.sees_roi)
     group = params.group_by or "day"
     if name == "traffic":
@@ -735,7 +759,7 @@ def _export_rows(
 
 
 def _export_params(request: Request, viewer: Viewer, name: str) -> Params:
-    if name not in REPORTS:
+    if name not in EXPORTS:
         raise NotFound("no such report", field="name")
     return parse_params(_raw(request), name, viewer, utcnow().date())
 
@@ -749,11 +773,13 @@ _COLUMNS = {
     "traffic": export.TRAFFIC_COLUMNS,
     "orders": export.ORDERS_COLUMNS,
     "refunds": export.REFUNDS_COLUMNS,
+    "roi": export.ROI_COLUMNS,
 }
 _SHEETS = {
     "traffic": xlsx.traffic_sheet,
     "orders": xlsx.orders_sheet,
     "refunds": xlsx.refunds_sheet,
+    "roi": xlsx.roi_sheet,
 }
 
 
