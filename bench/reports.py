@@ -1,7 +1,7 @@
 """Benchmark the reports on a large network: 10 million clicks and 200,000 orders by default.
 
     .venv/bin/python bench/reports.py [--db sqlite|postgresql] [--clicks N] [--orders N]
-                                      [--runs N] [--reuse] [--no-check]
+                                      [--runs N] [--reuse] [--no-check] [--currency EUR]
 
 It creates a fresh database (SQLite: var/bench-reports.db; PostgreSQL: the database
 `alliance_bench_reports` on --pg-url), migrates it, writes the network of
@@ -18,6 +18,9 @@ Each report's answer is also compared with the raw reference queries on a sample
 questions (the cheaper ones; the whole period once): any difference fails the run.
 --reuse keeps the network of the last run (same --db) and skips the generation;
 --no-rebuild then keeps its rollups too (a refresh brings them up to date).
+--currency asks every question in one currency (`currency=` on the API: each day's money at
+that day's ECB rate, the converter made inside the timing as a request makes it), and adds
+the ROI reports (per buyer country, per order currency).
 Target (issue 4): p95 < 200 ms per report on SQLite and PostgreSQL.
 """
 
@@ -31,6 +34,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,10 +132,13 @@ class Questions:
         return queries.ReportQuery(start, end, scope, filters)
 
 
-def reports() -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
-    """name -> (rollup path, raw reference or None)."""
+def reports(
+    currency: str | None = None,
+) -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
+    """name -> (rollup path, raw reference or None). In one currency: no raw reference (it
+    answers in the rows' own currencies), and the ROI reports too."""
     from alliance.reports import kpis, queries
-    from alliance.reports.schemas import OrdersGroup, RefundsGroup, TrafficGroup
+    from alliance.reports.schemas import OrdersGroup, RefundsGroup, RoiGroup, TrafficGroup
 
     found: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
     for group in (
@@ -162,7 +169,21 @@ def reports() -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]
     found["transactions, page 20"] = (lambda s, q: _later_page(s, q, 19), None)
     found["KPI summary"] = (kpis.kpi_summary, kpis.kpi_summary_raw)
     found["time series"] = (kpis.time_series, None)
+    if currency is None:
+        return found
+    found = {name: (rollup, None) for name, (rollup, _) in found.items()}
+    found["ROI by country"] = (lambda s, q: kpis.roi_report(s, q, RoiGroup.country), None)
+    found["ROI by order currency"] = (lambda s, q: kpis.roi_report(s, q, RoiGroup.currency), None)
     return found
+
+
+def in_currency(session: Any, q: Any, currency: str | None) -> Any:
+    """The question in one currency, as the API asks it (the converter checks the code)."""
+    if currency is None:
+        return q
+    from alliance.reports import convert
+
+    return replace(q, fx=convert.converter(session, currency, q.start, q.end))
 
 
 _CURSORS: dict[Any, str | None] = {}
@@ -190,7 +211,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def measure(url: str, runs: int, seed: int, console: Any) -> dict[str, dict[str, list[float]]]:
+def measure(
+    url: str, runs: int, seed: int, console: Any, currency: str | None = None
+) -> dict[str, dict[str, list[float]]]:
     from alliance.db.engine import reading
 
     rng = random.Random(seed)
@@ -198,7 +221,7 @@ def measure(url: str, runs: int, seed: int, console: Any) -> dict[str, dict[str,
     with reading(url) as session:
         questions = Questions(session, rng, today)
     timings: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    table = reports()
+    table = reports(currency)
     for kind in KINDS:
         asked = [questions.make(kind) for _ in range(runs)]
         for name, (rollup, _) in table.items():
@@ -209,7 +232,7 @@ def measure(url: str, runs: int, seed: int, console: Any) -> dict[str, dict[str,
             for q in asked:
                 with reading(url) as session:
                     began = time.perf_counter()
-                    rollup(session, q)
+                    rollup(session, in_currency(session, q, currency))
                     timings[name][kind].append((time.perf_counter() - began) * 1000)
         console.print(f"  asked: {kind}")
     return timings
@@ -315,6 +338,7 @@ def main() -> None:
     parser.add_argument("--no-rebuild", action="store_true", help="keep its rollups too")
     parser.add_argument("--no-check", action="store_true", help="skip the raw comparison")
     parser.add_argument("--no-live", action="store_true", help="skip the live refresh")
+    parser.add_argument("--currency", help="ask every question in this currency (EUR, USD, ...)")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -359,8 +383,9 @@ def main() -> None:
         console.print(f"rebuild: {figures['rebuild']}")
     else:
         rollups.refresh(url=url, budget_seconds=float("inf"))
-    timings = measure(url, args.runs, args.seed, console)
-    table = Table(title=f"Reports on {args.db}: {args.runs} questions x {len(KINDS)} kinds")
+    timings = measure(url, args.runs, args.seed, console, args.currency)
+    title = f"Reports on {args.db}: {args.runs} questions x {len(KINDS)} kinds"
+    table = Table(title=title + (f", in {args.currency}" if args.currency else ""))
     for column in ("report", "p50 ms", "p95 ms", "max ms", "slowest kind (p95 ms)"):
         table.add_column(column, justify="left" if column == "report" else "right")
     failed = []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from alliance.cli import app
@@ -124,3 +126,66 @@ def test_the_cli_refuses_a_bad_file_and_an_unknown_rate(tmp_path: Path) -> None:
     unknown = CliRunner().invoke(app, ["fx", "rate", "EUR", "KWD"])
     assert unknown.exit_code == 2
     assert "no ECB reference rate for KWD" in unknown.output
+
+
+def _quote_or_refusal(
+    quote: Callable[..., fx.Quote], session: Session, base: str, to: str, day: date
+) -> fx.Quote | str:
+    try:
+        return quote(session, base, to, day)
+    except fx.NoRate as exc:
+        return exc.detail
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2008, 11, 20), date(2009, 1, 20)),  # ISK stops: pairs with it step back
+        (date(2024, 3, 20), date(2024, 4, 5)),  # Easter: four days without rates
+        (date(2023, 12, 20), date(2024, 1, 5)),  # Christmas and New Year
+    ],
+)
+def test_a_rate_book_quotes_exactly_as_fx_quote(db_url: str, start: date, end: date) -> None:
+    """RateBook (one query for a period, then memory) answers what fx.quote answers, leg by
+    leg, on every day of the period and a week either side of it (the database then)."""
+    pairs = [("USD", "EUR"), ("EUR", "SEK"), ("ISK", "USD"), ("JPY", "GBP"), ("SEK", "SEK")]
+    with reading() as session:
+        book = fx.RateBook(start, end)
+        book.load(session, ["USD", "SEK", "ISK", "JPY", "GBP"])
+        day = start - timedelta(days=7)
+        while day <= end + timedelta(days=7):
+            for base, quote in pairs:
+                expected = _quote_or_refusal(fx.quote, session, base, quote, day)
+                found = _quote_or_refusal(book.quote, session, base, quote, day)
+                assert found == expected, (base, quote, day)
+            day += timedelta(days=1)
+
+
+def test_a_rate_book_reads_a_period_in_one_query(db_url: str) -> None:
+    with reading() as session:
+        book = fx.RateBook(date(2024, 1, 1), date(2024, 3, 31))
+        book.load(session, ["USD", "SEK"])
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            for offset in range(91):
+                book.quote(session, "USD", "SEK", date(2024, 1, 1) + timedelta(days=offset))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert statements == []
+
+
+def test_the_quoted_currencies_of_a_day(db_url: str) -> None:
+    with reading() as session:
+        now = fx.quoted_currencies(session, date(2025, 6, 1))
+        then = fx.quoted_currencies(session, date(2021, 6, 1))
+        assert fx.quoted_currencies(session, date(1990, 1, 1)) == ["EUR"]
+    assert {"EUR", "USD", "SEK", "JPY", "GBP"} <= set(now)
+    assert "KWD" not in now and "KWD" not in then  # never quoted
+    assert "RUB" in then and "RUB" not in now  # quoted until March 2022
+    assert now == sorted(now)

@@ -20,7 +20,7 @@ from alliance.api.deps import Caller, ReadDB
 from alliance.clock import utcnow
 from alliance.db.engine import reading
 from alliance.errors import InvalidInput
-from alliance.reports import export, kpis, queries
+from alliance.reports import convert, export, kpis, queries
 from alliance.reports.schemas import (
     Device,
     KpiSummary,
@@ -29,6 +29,8 @@ from alliance.reports.schemas import (
     RefundsGroup,
     RefundsReport,
     ReportFormat,
+    RoiGroup,
+    RoiReport,
     TimeSeries,
     TrafficGroup,
     TrafficReport,
@@ -51,6 +53,7 @@ class ReportParams:
     partner_id: str | None
     filters: queries.Filters
     format: ReportFormat
+    currency: str | None = None
 
 
 def report_params(
@@ -66,13 +69,22 @@ def report_params(
     ] = None,
     device: Device | None = None,
     format_: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.json,
+    currency: Annotated[
+        str | None,
+        Query(
+            max_length=3,
+            description="ISO 4217 code the ECB quotes (EUR, USD, SEK, ...): every amount "
+            "converted to it at the ECB rate of its own UTC day. Absent: each amount in its "
+            "own currency (orders' in the order's, commissions' in the program's)",
+        ),
+    ] = None,
 ) -> ReportParams:
     filters = queries.Filters(
         sub1=sub1 or None,  # an empty sub-id is no sub-id (the redirect never stores one)
         country=country.upper() if country else None,
         device=device.value if device else None,
     )
-    return ReportParams(from_, to, program_id, partner_id, filters, format_)
+    return ReportParams(from_, to, program_id, partner_id, filters, format_, currency or None)
 
 
 Params = Annotated[ReportParams, Depends(report_params)]
@@ -81,7 +93,8 @@ Params = Annotated[ReportParams, Depends(report_params)]
 def _query(session: ReadDB, who: Caller, params: ReportParams) -> queries.ReportQuery:
     start, end = resolve_period(params.start, params.end, utcnow().date())
     scope = queries.resolve_scope(session, who, params.program_id, params.partner_id)
-    return queries.ReportQuery(start, end, scope, params.filters)
+    fx = convert.converter(session, params.currency, start, end)
+    return queries.ReportQuery(start, end, scope, params.filters, fx)
 
 
 def _json(model: BaseModel) -> Response:
@@ -150,6 +163,23 @@ def kpi_summary(session: ReadDB, who: Caller, params: Params) -> Response:
     return _json(kpis.kpi_summary(session, _query(session, who, params)))
 
 
+@router.get("/roi", response_model=RoiReport, responses=_CSV)
+def roi(
+    session: ReadDB, who: Caller, params: Params, group_by: RoiGroup = RoiGroup.country
+) -> Response:
+    """ROI for the advertiser, (net sales - commission value) / commission value, with
+    orders, revenue and cost, per buyer country or per order currency. In one `currency`
+    (converted at each day's ECB rate), required when some orders earn commission in another
+    currency than their own (422 naming `currency`); otherwise per currency. Not for
+    partners (403)."""
+    q = _query(session, who, params)
+    report = kpis.roi_report(session, q, group_by)
+    if params.format is ReportFormat.csv:
+        rows = (export.roi_record(r) for r in report.rows)
+        return _csv(f"roi-{group_by.value}", q, export.to_csv(export.ROI_COLUMNS, rows))
+    return _json(report)
+
+
 @router.get("/timeseries", response_model=TimeSeries)
 def time_series(session: ReadDB, who: Caller, params: Params) -> Response:
     """One point per UTC day of the period: clicks, valid clicks, orders, sales and
@@ -183,4 +213,4 @@ def _stream_transactions(q: queries.ReportQuery) -> Iterator[str]:
         records: Iterator[dict[str, Any]] = (
             export.transaction_record(tx) for tx in queries.iter_transactions(session, q)
         )
-        yield from export.csv_lines(export.TRANSACTIONS_COLUMNS, records)
+        yield from export.csv_lines(export.transactions_columns(q.currency), records)

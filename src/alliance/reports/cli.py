@@ -24,6 +24,7 @@ from alliance.reports.schemas import (
     Device,
     OrdersGroup,
     RefundsGroup,
+    RoiGroup,
     TrafficGroup,
     parse_day,
     resolve_period,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 # memory every forked worker would otherwise carry (~15 MB of SQLAlchemy; docs/performance.md).
 
 report_app = typer.Typer(
-    help="Reports: traffic, orders, refunds, transactions.", no_args_is_help=True
+    help="Reports: traffic, orders, refunds, transactions, ROI.", no_args_is_help=True
 )
 console = Console()
 
@@ -51,6 +52,11 @@ Sub1Opt = typer.Option(None, "--sub1", help="Only clicks (or orders) with this s
 CountryOpt = typer.Option(None, "--country", help="ISO 3166 alpha-2")
 DeviceOpt = typer.Option(None, "--device", help="desktop|mobile|tablet|bot|unknown")
 CsvOpt = typer.Option(False, "--csv", help="Write CSV to stdout instead of a table")
+CurrencyOpt = typer.Option(
+    None,
+    "--currency",
+    help="Convert every amount to this currency (EUR, USD, ...) at the ECB rate of its day",
+)
 
 
 def _run(
@@ -65,9 +71,10 @@ def _run(
         [Session, queries.ReportQuery], tuple[str, Sequence[str], Iterable[dict[str, Any]]]
     ],
     as_csv: bool,
+    currency: str | None = None,
 ) -> None:
     from alliance.db.engine import reading
-    from alliance.reports import export, queries
+    from alliance.reports import convert, export, queries
 
     try:
         first, last = resolve_period(
@@ -78,14 +85,17 @@ def _run(
             country=country.upper() if country else None,
             device=device.value if device else None,
         )
-        q = queries.ReportQuery(first, last, queries.operator_scope(program, partner), filters)
+        scope = queries.operator_scope(program, partner)
         with reading() as session:
+            fx = convert.converter(session, currency, first, last)
+            q = queries.ReportQuery(first, last, scope, filters, fx)
             title, columns, rows = build(session, q)
             if as_csv:
                 for line in export.csv_lines(columns, rows):
                     sys.stdout.write(line)
                 return
-            _print(f"{title} {first} .. {last}", columns, list(rows))
+            in_currency = f" in {q.currency}" if q.currency else ""
+            _print(f"{title} {first} .. {last}{in_currency}", columns, list(rows))
     except AllianceError as exc:
         console.print(f"[red]{exc.detail}[/]" + (f" ({exc.field})" if exc.field else ""))
         raise typer.Exit(2) from None
@@ -202,8 +212,9 @@ def orders(
     device: Device = DeviceOpt,
     group_by: OrdersGroup = typer.Option(OrdersGroup.day, "--group-by"),
     as_csv: bool = CsvOpt,
+    currency: str = CurrencyOpt,
 ) -> None:
-    """Orders, sales, commission by status and KPIs, per currency."""
+    """Orders, sales, commission by status and KPIs, per currency (or in --currency)."""
 
     from alliance.reports import export, queries
 
@@ -217,7 +228,7 @@ def orders(
         rows += [export.orders_record(t) | {"group": "TOTAL"} for t in report.totals]
         return "Orders", _ORDERS_TABLE, rows
 
-    _run(start, end, program, partner, sub1, country, device, build, as_csv)
+    _run(start, end, program, partner, sub1, country, device, build, as_csv, currency)
 
 
 @report_app.command("refunds")
@@ -231,8 +242,9 @@ def refunds(
     device: Device = DeviceOpt,
     group_by: RefundsGroup = typer.Option(RefundsGroup.day, "--group-by"),
     as_csv: bool = CsvOpt,
+    currency: str = CurrencyOpt,
 ) -> None:
-    """Refunds, refunded amount and commission taken back, per currency."""
+    """Refunds, refunded amount and commission taken back, per currency (or in --currency)."""
 
     from alliance.reports import export, queries
 
@@ -245,7 +257,37 @@ def refunds(
             rows += [export.refunds_record(t) | {"group": "TOTAL"} for t in report.totals]
         return "Refunds", export.REFUNDS_COLUMNS, rows
 
-    _run(start, end, program, partner, sub1, country, device, build, as_csv)
+    _run(start, end, program, partner, sub1, country, device, build, as_csv, currency)
+
+
+@report_app.command("roi")
+def roi(
+    start: str = FromOpt,
+    end: str = ToOpt,
+    program: str = ProgramOpt,
+    partner: str = PartnerOpt,
+    sub1: str = Sub1Opt,
+    country: str = CountryOpt,
+    device: Device = DeviceOpt,
+    group_by: RoiGroup = typer.Option(RoiGroup.country, "--group-by"),
+    as_csv: bool = CsvOpt,
+    currency: str = CurrencyOpt,
+) -> None:
+    """ROI for the advertiser per buyer country or order currency: orders, revenue (net
+    sales), cost (commission) and (revenue - cost) / cost."""
+
+    from alliance.reports import export, kpis
+
+    def build(
+        session: Session, q: queries.ReportQuery
+    ) -> tuple[str, Sequence[str], Iterable[dict[str, Any]]]:
+        report = kpis.roi_report(session, q, group_by)
+        rows = [export.roi_record(r) for r in report.rows]
+        if not as_csv:
+            rows += [export.roi_record(t) | {"group": "TOTAL"} for t in report.totals]
+        return "ROI", export.ROI_COLUMNS, rows
+
+    _run(start, end, program, partner, sub1, country, device, build, as_csv, currency)
 
 
 # The tables show what fits a terminal; --csv carries every column.
@@ -291,8 +333,10 @@ def transactions(
     country: str = CountryOpt,
     device: Device = DeviceOpt,
     as_csv: bool = CsvOpt,
+    currency: str = CurrencyOpt,
 ) -> None:
-    """Every order with its commission, rule, arithmetic, click path and history."""
+    """Every order with its commission, rule, arithmetic, click path and history (with
+    --currency, its amounts converted too)."""
 
     from alliance.reports import export, queries
 
@@ -301,6 +345,11 @@ def transactions(
     ) -> tuple[str, Sequence[str], Iterable[dict[str, Any]]]:
         # A generator: the CSV streams page by page instead of holding the period in memory.
         rows = (export.transaction_record(tx) for tx in queries.iter_transactions(session, q))
-        return ("Transactions", export.TRANSACTIONS_COLUMNS if as_csv else _TX_TABLE, rows)
+        if as_csv:
+            return "Transactions", export.transactions_columns(q.currency), rows
+        shown = _TX_TABLE + (
+            ("converted_amount", "converted_commission_value") if q.currency else ()
+        )
+        return "Transactions", shown, rows
 
-    _run(start, end, program, partner, sub1, country, device, build, as_csv)
+    _run(start, end, program, partner, sub1, country, device, build, as_csv, currency)

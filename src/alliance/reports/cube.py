@@ -279,6 +279,25 @@ def stale_buckets(
 
 def orders(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, str], Counts]:
     """ORDER_MEASURES (money in micro-units) per (group key, currency)."""
+    return {(k[0], k[-1]): v for k, v in _orders(session, s, group, daily=False).items()}
+
+
+def orders_by_day(
+    session: Session, s: Slice, group: str | None, other_than: str | None = None
+) -> dict[tuple[Any, str, str], Counts]:
+    """ORDER_MEASURES per (group key, UTC day as ISO text, currency): what a report converted
+    to one currency needs, each day's money at that day's rate. Reads single days (span 1)
+    of the same grain, never the blocks, so it reads more rows than `orders`. `other_than`:
+    leave that currency out (the one converted to, which needs no rate)."""
+    found = _orders(session, s, group, daily=True, other_than=other_than)
+    return {(k[0], k[1], k[2]): v for k, v in found.items()}
+
+
+def _orders(
+    session: Session, s: Slice, group: str | None, *, daily: bool, other_than: str | None = None
+) -> dict[tuple[Any, ...], Counts]:
+    """Per (group key, currency), or (group key, day, currency) when `daily`; every
+    currency but `other_than`."""
     group_dim = ORDERS_GROUP_DIMS[group] if group else None
     grain = choose(
         ORDERS_GRAINS,
@@ -286,11 +305,19 @@ def orders(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, str
         s.needed(group_dim, _ORDERS_PARTNER_DIMS),
         s.equal(_ORDERS_PARTNER_DIMS),
     )
-    period = _period(grain, s, group_dim == "day", _ORDERS_PARTNER_DIMS)
-    grouped = _grouped(session, grain, group_dim, ("currency",), [period])
-    found: dict[tuple[Any, str], Counts] = {
-        ((k[0] if group_dim else None), k[-1]): v for k, v in grouped.items()
-    }
+    by_day = daily or group_dim == "day"
+    extra = ("day", "currency") if daily and group_dim != "day" else ("currency",)
+    period = _period(grain, s, by_day, _ORDERS_PARTNER_DIMS)
+
+    def key_of(k: tuple[Any, ...]) -> tuple[Any, ...]:
+        group_key = k[0] if group_dim else None
+        if not daily:
+            return (group_key, k[-1])
+        return (group_key, k[-2] if group_dim != "day" else k[0], k[-1])
+
+    skip = [] if other_than is None else [grain.table.c.currency != other_than]
+    grouped = _grouped(session, grain, group_dim, extra, [period, *skip])
+    found: dict[tuple[Any, ...], Counts] = {key_of(k): v for k, v in grouped.items()}
     stale = stale_buckets(session, s.start, s.end, s.program_ids)
     if not stale:
         return found
@@ -302,19 +329,45 @@ def orders(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, str
             rollups.bucket_rows(ORDERS_FULL.table, part),
             *_conditions(ORDERS_FULL, s, _ORDERS_PARTNER_DIMS),
         ]
-        out = _grouped(session, ORDERS_FULL, group_dim, ("currency",), where)
+        if other_than is not None:
+            where.append(ORDERS_FULL.table.c.currency != other_than)
+        out = _grouped(session, ORDERS_FULL, group_dim, extra, where)
         for k, v in out.items():
-            _add(found, ((k[0] if group_dim else None), k[-1]), v, -1)
+            _add(found, key_of(k), v, -1)
         # ... and their raw numbers in.
         rollups.order_facts(session, part, facts)
     for key, measures in facts.rows.items():
         values = dict(zip(rollups.ORDER_DIMS, key, strict=True))
-        if _matches(s, values, _ORDERS_PARTNER_DIMS):
+        if values["currency"] != other_than and _matches(s, values, _ORDERS_PARTNER_DIMS):
             group_key = _key(values[group_dim]) if group_dim else None
-            _add(found, (group_key, values["currency"]), measures)
+            day = (_key(values["day"]),) if daily else ()
+            _add(found, (group_key, *day, values["currency"]), measures)
     # A row exists in the raw report when it has an order or a commission.
     held = (ORDER_MEASURES.index("orders"), ORDER_MEASURES.index("commissions"))
     return {k: v for k, v in found.items() if any(v[i] for i in held)}
+
+
+def foreign_buckets(session: Session, s: Slice) -> dict[date, list[str]]:
+    """(program, day) buckets of the period whose orders rows hold more than one currency:
+    where an order may be in another currency than its commission (an order in USD on a EUR
+    program). The orders-by-program grain's single days answer it; the buckets logged as
+    changed are added, as their rows may not show it yet."""
+    grain = next(g for g in ORDERS_GRAINS if g.name == "orders_by_program")
+    c = grain.table.c
+    stmt = (
+        select(c.day, c.program_id)
+        .where(c.span == 1, c.day >= s.start, c.day <= s.end)
+        .group_by(c.day, c.program_id)
+        .having(func.count(distinct(c.currency)) > 1)
+    )
+    if s.program_ids is not None:
+        stmt = stmt.where(c.program_id.in_(s.program_ids))
+    found: dict[date, set[str]] = defaultdict(set)
+    for day, program_id in session.execute(stmt):
+        found[day].add(program_id)
+    for day, ids in stale_buckets(session, s.start, s.end, s.program_ids).items():
+        found[day].update(ids)
+    return {day: sorted(ids) for day, ids in sorted(found.items())}
 
 
 # --- refunds --------------------------------------------------------------------------------
@@ -328,6 +381,23 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
     rows are per event, and the buckets still logged as changed (any day: an old order
     refunded now) are left out of SQL and counted from the raw tables; an order belongs to
     one bucket, so the distinct counts of the two parts add up."""
+    return {(k[0], k[-1]): v for k, v in _refunds(session, s, group, daily=False).items()}
+
+
+def refunds_by_day(
+    session: Session, s: Slice, group: str | None, other_than: str | None = None
+) -> dict[tuple[Any, str, str], Counts]:
+    """The same per (group key, UTC day of the refund as ISO text, currency), for money
+    converted at each day's rate, every currency but `other_than`. Refunded orders are
+    distinct per day here: an order refunded on two days counts on both (use `refunds` for
+    the count over the period)."""
+    found = _refunds(session, s, group, daily=True, other_than=other_than)
+    return {(k[0], k[1], k[2]): v for k, v in found.items()}
+
+
+def _refunds(
+    session: Session, s: Slice, group: str | None, *, daily: bool, other_than: str | None = None
+) -> dict[tuple[Any, ...], Counts]:
     t = RefundRollup
     dim = REFUNDS_GROUP_DIMS[group] if group else None
     conds: list[Any] = [t.day >= s.start, t.day <= s.end]
@@ -337,6 +407,8 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
         conds += [t.partner_id == s.partner_id, t.earner_id == s.partner_id]
     for name, value in s.filters().items():
         conds.append(getattr(t, name) == value)
+    if other_than is not None:
+        conds.append(t.currency != other_than)
     stale = stale_buckets(session, None, None, s.program_ids)
     for part in rollups.bucket_parts(stale):
         conds.append(
@@ -346,6 +418,8 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
         )
     refund = t.kind == "refund"
     keys = [getattr(t, dim)] if dim else []
+    if daily and dim != "day":
+        keys.append(t.day)
     stmt = (
         select(
             *keys,
@@ -358,13 +432,14 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
         .where(*conds)
         .group_by(*keys, t.currency)
     )
-    found: dict[tuple[Any, str], Counts] = {}
+    found: dict[tuple[Any, ...], Counts] = {}
     for row in session.execute(stmt):
         key = _key(row[0]) if dim else None
-        found[(key, row[-5])] = [int(v or 0) for v in row[-4:]]
+        day = (_key(row[len(keys) - 1]),) if daily else ()
+        found[(key, *day, row[-5])] = [int(v or 0) for v in row[-4:]]
     if not stale:
         return found
-    orders: dict[tuple[Any, str], set[str]] = defaultdict(set)
+    orders: dict[tuple[Any, ...], set[str]] = defaultdict(set)
     for part in rollups.bucket_parts(stale):
         for fact in rollups.refund_facts(session, part):
             values = {
@@ -376,9 +451,10 @@ def refunds(session: Session, s: Slice, group: str | None) -> dict[tuple[Any, st
                 "country": fact.country or None,
                 "device": fact.device or None,
             }
-            if not _matches(s, values, ("partner_id", "earner_id")):
+            if fact.currency == other_than or not _matches(s, values, ("partner_id", "earner_id")):
                 continue
-            key = (_key(values[dim]) if dim else None, fact.currency)
+            day = (_key(fact.day),) if daily else ()
+            key = (_key(values[dim]) if dim else None, *day, fact.currency)
             if fact.kind == "refund":
                 _add(found, key, [1, 0, fact.amount, 0])
                 orders[key].add(fact.conversion_id)

@@ -20,6 +20,7 @@ from typing import Any
 from alliance.reports.schemas import (
     OrdersRow,
     RefundsRow,
+    RoiRow,
     TrafficRow,
     Transaction,
 )
@@ -70,6 +71,7 @@ REFUNDS_COLUMNS = (
     "refunded_amount",
     "reversed_commission",
 )
+ROI_COLUMNS = ("group", "label", "currency", "orders", "revenue", "cost", "roi")
 TRANSACTIONS_COLUMNS = (
     "id",
     "order_id",
@@ -95,6 +97,24 @@ TRANSACTIONS_COLUMNS = (
     "click_path",
     "history",
 )
+# Added after TRANSACTIONS_COLUMNS when the report is asked in one currency.
+CONVERTED_COLUMNS = (
+    "converted_currency",
+    "converted_rate",
+    "converted_rate_day",
+    "converted_amount",
+    "converted_net_amount",
+    "converted_refunded_amount",
+    "converted_commission_rate",
+    "converted_commission_amount",
+    "converted_commission_value",
+)
+
+
+def transactions_columns(currency: str | None) -> tuple[str, ...]:
+    """The transactions export's columns: the converted amounts too when asked in one
+    currency (the same file as before otherwise)."""
+    return TRANSACTIONS_COLUMNS + (CONVERTED_COLUMNS if currency else ())
 
 
 def safe_cell(value: object) -> str:
@@ -141,6 +161,10 @@ def refunds_record(row: RefundsRow) -> dict[str, Any]:
     return row.model_dump()
 
 
+def roi_record(row: RoiRow) -> dict[str, Any]:
+    return row.model_dump()
+
+
 def _compact(value: object) -> str:
     # Compact, key-sorted JSON: one cell, still machine-readable, stable across runs.
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
@@ -155,7 +179,7 @@ def transaction_record(tx: Transaction) -> dict[str, Any]:
         + (f" ({h.note})" if h.note else "")
         for h in tx.history
     )
-    return {
+    record: dict[str, Any] = {
         "id": tx.id,
         "order_id": tx.order_id,
         "kind": tx.kind,
@@ -180,3 +204,9 @@ def transaction_record(tx: Transaction) -> dict[str, Any]:
         "click_path": _compact(tx.click_path) if tx.click_path else "",
         "history": history,
     }
+    if tx.converted is not None:
+        record.update(
+            {f"converted_{k}": v for k, v in tx.converted.model_dump().items()},
+        )
+        record["converted_rate_day"] = tx.converted.rate_day.isoformat()
+    return record

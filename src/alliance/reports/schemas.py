@@ -47,6 +47,11 @@ class RefundsGroup(enum.StrEnum):
     program = "program"
 
 
+class RoiGroup(enum.StrEnum):
+    country = "country"  # the buyer's country
+    currency = "currency"  # the order's currency (its commission may be in another)
+
+
 class Device(enum.StrEnum):
     desktop = "desktop"
     mobile = "mobile"
@@ -86,7 +91,7 @@ def parse_day(raw: str | None, field: str) -> date | None:
 class ReportHeader(BaseModel):
     """What was asked, after defaults: echoed so a saved answer explains itself."""
 
-    report: Literal["traffic", "orders", "refunds", "transactions", "kpis", "timeseries"]
+    report: Literal["traffic", "orders", "refunds", "transactions", "kpis", "timeseries", "roi"]
     from_: date = Field(serialization_alias="from")
     to: date
     group_by: str | None = None
@@ -238,6 +243,33 @@ class TimeSeries(ReportHeader):
     points: list[SeriesPoint]
 
 
+class RoiRow(BaseModel):
+    group: str | None = Field(
+        description="The buyer's country (null: not known), or the order's currency"
+    )
+    label: str | None = None
+    currency: str = Field(description="The currency of revenue and cost")
+    orders: int = Field(description="Orders and leads")
+    revenue: Decimal = Field(
+        description="Net sales: Σ (amount - refunded) over the orders not declined"
+    )
+    cost: Decimal = Field(
+        description="Commission value: Σ ledger entries of every commission on the orders"
+    )
+    roi: Decimal | None = Field(
+        description="(revenue - cost) / cost, 4 places; null when the cost is zero"
+    )
+
+
+class RoiReport(ReportHeader):
+    """ROI for the advertiser per buyer country or per order currency. Without `currency`,
+    one row per (group, currency), only when every order's commission is in the order's
+    own currency; with it, one row per group, converted at each day's ECB rate."""
+
+    rows: list[RoiRow]
+    totals: list[RoiRow] = Field(description="One row per currency")
+
+
 # --- refunds ----------------------------------------------------------------------------
 
 
@@ -284,6 +316,23 @@ class TransactionCommission(BaseModel):
     arithmetic: str
 
 
+class ConvertedAmounts(BaseModel):
+    """A transaction's money in the currency the report was asked in, each amount converted
+    at the ECB rate of the order's UTC day and rounded once (`currency=` on the report)."""
+
+    currency: str
+    rate: Decimal = Field(description="Units of `currency` per unit of the order's currency")
+    rate_day: date = Field(description="The ECB business day of `rate`")
+    amount: Decimal
+    net_amount: Decimal
+    refunded_amount: Decimal
+    commission_rate: Decimal | None = Field(
+        description="Units of `currency` per unit of the commission's currency, same day"
+    )
+    commission_amount: Decimal | None
+    commission_value: Decimal | None
+
+
 class Transaction(BaseModel):
     id: str
     order_id: str
@@ -300,6 +349,11 @@ class Transaction(BaseModel):
     commission: TransactionCommission | None
     click_path: list[dict[str, Any]]
     history: list[StatusChange]
+    converted: ConvertedAmounts | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # only in a report asked with `currency`
+        description="The money in the report's `currency`; absent when none was asked",
+    )
 
 
 class TransactionsPage(ReportHeader):

@@ -52,7 +52,15 @@ TRANSACTIONS_MONEY = {
     "refunded_amount": "currency",
     "commission_amount": "commission_currency",
     "commission_value": "commission_currency",
+    # present when the report is asked in one currency
+    "converted_amount": "converted_currency",
+    "converted_net_amount": "converted_currency",
+    "converted_refunded_amount": "converted_currency",
+    "converted_commission_amount": "converted_currency",
+    "converted_commission_value": "converted_currency",
 }
+ROI_MONEY = {"revenue": "currency", "cost": "currency"}
+ROI_RATIOS = frozenset({"roi"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,5 +158,12 @@ def refunds_sheet(title: str, rows: Iterable[Mapping[str, Any]]) -> Sheet:
     return Sheet(title, export.REFUNDS_COLUMNS, rows, money=REFUNDS_MONEY)
 
 
-def transactions_sheet(title: str, rows: Iterable[Mapping[str, Any]]) -> Sheet:
-    return Sheet(title, export.TRANSACTIONS_COLUMNS, rows, money=TRANSACTIONS_MONEY)
+def transactions_sheet(
+    title: str, rows: Iterable[Mapping[str, Any]], currency: str | None = None
+) -> Sheet:
+    columns = export.transactions_columns(currency)
+    return Sheet(title, columns, rows, money=TRANSACTIONS_MONEY)
+
+
+def roi_sheet(title: str, rows: Iterable[Mapping[str, Any]]) -> Sheet:
+    return Sheet(title, export.ROI_COLUMNS, rows, money=ROI_MONEY, ratios=ROI_RATIOS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
@@ -32,14 +32,17 @@ from alliance.api.scoping import visible_partners, visible_programs
 from alliance.clock import utcnow
 from alliance.db.engine import reading
 from alliance.errors import InvalidInput, NotFound
+from alliance.payouts import fx
 from alliance.programs.models import Enrollment, Program
-from alliance.reports import export, kpis, queries, xlsx
+from alliance.reports import convert, export, kpis, queries, xlsx
 from alliance.reports.schemas import (
     Device,
     OrdersGroup,
     OrdersReport,
     OrdersRow,
     RefundsGroup,
+    RoiGroup,
+    RoiReport,
     TrafficGroup,
     TrafficRow,
     parse_day,
@@ -47,6 +50,7 @@ from alliance.reports.schemas import (
 )
 from alliance.web import charts
 from alliance.web.i18n import N_, _, ngettext
+from alliance.web.partner_common import country_name
 from alliance.web.sessions import SignedIn, Viewer
 from alliance.web.templating import day, money, number, percent, render
 
@@ -56,6 +60,7 @@ PAGE_SIZE = 50
 OPTIONS_LIMIT = 200  # more programs or partners than this: a text field for the id
 TOP = 10  # bars in a breakdown chart
 REPORTS = ("traffic", "orders", "refunds", "transactions")
+EXPORTS = (*REPORTS, "roi")  # ROI: the overview's tables, by buyer country or order currency
 # Page titles (translated when shown; the XLSX sheet names keep the English: exports are
 # machine-readable and the same for every reader).
 TITLES = {
@@ -64,14 +69,16 @@ TITLES = {
     "orders": N_("Orders"),
     "refunds": N_("Refunds"),
     "transactions": N_("Transactions"),
+    "roi": N_("ROI"),
 }
-GROUPS: dict[str, type[TrafficGroup] | type[OrdersGroup] | type[RefundsGroup]] = {
+GROUPS: dict[str, type[TrafficGroup] | type[OrdersGroup] | type[RefundsGroup] | type[RoiGroup]] = {
     "traffic": TrafficGroup,
     "orders": OrdersGroup,
     "refunds": RefundsGroup,
+    "roi": RoiGroup,
 }
 BREAKDOWNS = ("partner", "program", "country", "device", "sub1")
-FILTER_KEYS = ("from", "to", "program_id", "partner_id", "sub1", "country", "device")
+FILTER_KEYS = ("from", "to", "program_id", "partner_id", "sub1", "country", "device", "currency")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -88,6 +95,7 @@ class Params:
     partner_id: str | None
     filters: queries.Filters
     group_by: str | None = None
+    currency: str | None = None  # every amount in it, each day at its ECB rate
     breakdown: str = "partner"
     sort: str | None = None
     direction: str = "asc"
@@ -146,6 +154,7 @@ def parse_params(raw: dict[str, str], report: str, viewer: Viewer, today: date) 
         partner_id=_text(raw, "partner_id", 32),
         filters=queries.Filters(sub1=_text(raw, "sub1", 255), country=country, device=device),
         group_by=group_by,
+        currency=_text(raw, "currency", 3),
         breakdown=breakdown,
         sort=_text(raw, "sort", 40),
         direction=direction,
@@ -163,7 +172,8 @@ def _breakdowns(viewer: Viewer) -> tuple[str, ...]:
 
 def _query(session: Session, viewer: Viewer, params: Params) -> queries.ReportQuery:
     scope = queries.resolve_scope(session, viewer.principal, params.program_id, params.partner_id)
-    return queries.ReportQuery(params.start, params.end, scope, params.filters)
+    fx = convert.converter(session, params.currency, params.start, params.end)
+    return queries.ReportQuery(params.start, params.end, scope, params.filters, fx)
 
 
 def url(path: str, raw: dict[str, str], **changes: object) -> str:
@@ -504,6 +514,53 @@ def _extra_kpis(session: Session, q: queries.ReportQuery) -> list[tuple[str, str
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class RoiTables:
+    """ROI by buyer country and by order currency, with a readable name per group."""
+
+    by_country: RoiReport
+    by_currency: RoiReport
+    names: dict[str, str]  # country code -> the country's name in the reader's language
+    # Set when no currency was chosen but one was needed: the one the tables are in.
+    defaulted: str | None = None
+    exports: dict[str, tuple[str, str]] = field(default_factory=dict)  # group -> CSV, XLSX
+
+    def with_exports(self, raw: dict[str, str]) -> RoiTables:
+        """The tables' CSV and XLSX links: the page's filters, in the tables' currency."""
+        filters = _filters_only(raw) | ({"currency": self.defaulted} if self.defaulted else {})
+        links = {
+            g.value: (
+                url("/reports/roi.csv", filters, group_by=g.value),
+                url("/reports/roi.xlsx", filters, group_by=g.value),
+            )
+            for g in RoiGroup
+        }
+        return replace(self, exports=links)
+
+
+def load_roi(session: Session, q: queries.ReportQuery, busiest: str | None) -> RoiTables | None:
+    """The ROI tables for the advertiser and the operator (None for a partner).
+
+    In the chosen currency; without one, per currency, unless some orders earn commission in
+    another currency than their own: revenue and cost are then compared in `busiest` (the
+    currency with the most orders), converted at each day's ECB rate, and the page says so.
+    """
+    if not q.scope.sees_roi:
+        return None
+    defaulted = None
+    try:
+        by_country = kpis.roi_report(session, q, RoiGroup.country)
+    except InvalidInput as exc:
+        if exc.field != "currency" or q.fx is not None or busiest is None:
+            raise
+        defaulted = busiest
+        q = replace(q, fx=convert.Converter(busiest, q.start, q.end))
+        by_country = kpis.roi_report(session, q, RoiGroup.country)
+    by_currency = kpis.roi_report(session, q, RoiGroup.currency)
+    names = {r.group: country_name(r.group) for r in by_country.rows if r.group}
+    return RoiTables(by_country, by_currency, names, defaulted)
+
+
 def load_overview(session: Session, q: queries.ReportQuery, params: Params) -> dict[str, Any]:
     traffic = queries.traffic_report(session, q, TrafficGroup.day)
     orders = queries.orders_report(session, q, OrdersGroup.day)
@@ -546,10 +603,13 @@ def load_overview(session: Session, q: queries.ReportQuery, params: Params) -> d
                     fmt=partial(money, currency=cur),
                 )
             )
+    busiest = min(orders.totals, key=lambda t: (-t.orders, t.currency), default=None)
+    roi = load_roi(session, q, busiest.currency if busiest else None)
     return {
         "traffic": traffic,
         "kpi_blocks": _kpi_blocks(orders),
         "extra_kpis": _extra_kpis(session, q),
+        "roi": roi.with_exports(params.raw) if roi else None,
         "line_figures": [traffic_fig, orders_fig, *money_figs],
         "bar_figures": figures,
     }
@@ -631,6 +691,7 @@ def _page(request: Request, viewer: Viewer, view: str) -> Response:
     }
     with reading() as session:
         context["programs"] = _program_options(session, viewer)
+        context["currencies"] = [(c, c) for c in fx.quoted_currencies(session, utcnow().date())]
         context["partners"] = (
             None if viewer.kind is AccountKind.partner else _partner_options(session, viewer)
         )
@@ -667,6 +728,13 @@ def _export_rows(
     session: Session, viewer: Viewer, params: Params, name: str
 ) -> tuple[queries.ReportQuery, list[dict[str, Any]], list[dict[str, Any]]]:
     q = _query(session, viewer, params)
+    if name == "roi":
+        roi = kpis.roi_report(session, q, RoiGroup(params.group_by or "country"))
+        return (
+            q,
+            [export.roi_record(r) for r in roi.rows],
+            [export.roi_record(t) for t in roi.totals],
+        )
     columns = columns_of(name, q.scope.sees_roi)
     group = params.group_by or "day"
     if name == "traffic":
@@ -691,7 +759,7 @@ def _export_rows(
 
 
 def _export_params(request: Request, viewer: Viewer, name: str) -> Params:
-    if name not in REPORTS:
+    if name not in EXPORTS:
         raise NotFound("no such report", field="name")
     return parse_params(_raw(request), name, viewer, utcnow().date())
 
@@ -705,11 +773,13 @@ _COLUMNS = {
     "traffic": export.TRAFFIC_COLUMNS,
     "orders": export.ORDERS_COLUMNS,
     "refunds": export.REFUNDS_COLUMNS,
+    "roi": export.ROI_COLUMNS,
 }
 _SHEETS = {
     "traffic": xlsx.traffic_sheet,
     "orders": xlsx.orders_sheet,
     "refunds": xlsx.refunds_sheet,
+    "roi": xlsx.roi_sheet,
 }
 
 
@@ -738,7 +808,7 @@ def _stream_transactions(q: queries.ReportQuery) -> Iterator[str]:
     # Its own session, as in the REST API: the body is streamed after the handler returns.
     with reading() as session:
         records = (export.transaction_record(tx) for tx in queries.iter_transactions(session, q))
-        yield from export.csv_lines(export.TRANSACTIONS_COLUMNS, records)
+        yield from export.csv_lines(export.transactions_columns(q.currency), records)
 
 
 def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
@@ -762,7 +832,8 @@ def export_xlsx(request: Request, viewer: SignedIn, name: str) -> Response:
                 records = (
                     export.transaction_record(tx) for tx in queries.iter_transactions(session, q)
                 )
-                xlsx.write_workbook(handle, [xlsx.transactions_sheet("Transactions", records)])
+                sheet = xlsx.transactions_sheet("Transactions", records, q.currency)
+                xlsx.write_workbook(handle, [sheet])
             else:
                 q, rows, totals = _export_rows(session, viewer, params, name)
                 make = _SHEETS[name]
