@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Shared process, RSS and wrk helpers of the redirect benchmark.
+import redirect  # noqa: E402
 from redirect import (  # noqa: E402
     RssSampler,
     start_alliance,
@@ -60,16 +61,7 @@ end
 
 
 def fresh_database(kind: str, pg_url: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}"
-    import psycopg
-
-    base = pg_url.rsplit("/", 1)[0]
-    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "alliance_bench_pb" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "alliance_bench_pb"')
-    return f"{base}/alliance_bench_pb"
+    return redirect.fresh_database(kind, pg_url, workdir, "alliance_bench_pb")
 
 
 def seed(database_url: str) -> tuple[str, str, list[str]]:

@@ -137,7 +137,9 @@ def require_tools() -> None:
 # -- database -------------------------------------------------------------------------------
 
 
-def fresh_database(kind: str, pg_url: str, workdir: Path) -> str:
+def fresh_database(kind: str, pg_url: str, workdir: Path, name: str = "alliance_bench") -> str:
+    """An empty database: a SQLite file in `workdir`, or PostgreSQL database `name` made
+    anew (the benchmarks share this)."""
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}"
     import psycopg
@@ -145,9 +147,9 @@ def fresh_database(kind: str, pg_url: str, workdir: Path) -> str:
     base = pg_url.rsplit("/", 1)[0]
     admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "alliance_bench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "alliance_bench"')
-    return f"{base}/alliance_bench"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
 
 
 def seed(database_url: str) -> tuple[str, str]:

@@ -530,14 +530,7 @@ def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commissi
     `payout_ref` names the payout; paying the same commission again under the same payout is a
     replay. The payout run (issue 5) calls this for each commission it settles.
     """
-    commission = session.scalars(
-        select(Commission)
-        .where(Commission.id == commission_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if commission is None:
-        raise Conflict(f"no commission {commission_id}", field="commission_id")
+    commission = _locked(session, commission_id)
     if commission.status == CommissionStatus.paid:
         return commission
     _move(commission, CommissionStatus.paid)
