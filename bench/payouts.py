@@ -250,8 +250,7 @@ def main() -> None:
     ok = paid + left == expected and again.outcome.get("already_made") == made
     verdict = "OK" if ok else "WRONG"
     print(
-        f"\n  money: approved {expected} EUR = paid {paid} + left below threshold {left}: "
-        f"{verdict}"
+        f"\n  money: approved {expected} EUR = paid {paid} + left below threshold {left}: {verdict}"
     )
     if not ok:
         raise SystemExit(1)
