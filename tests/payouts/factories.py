@@ -31,6 +31,7 @@ NETWORK = {
 def payee(
     *,
     currency: str = "EUR",
+    payout_currency: str = "EUR",
     percent: str = "10",
     advertiser_country: str = "SE",
     method: str = "bank_transfer",
@@ -39,7 +40,8 @@ def payee(
     entity: str | None = "individual",
     tax_country: str = "DE",
 ) -> World:
-    """A program in `currency` (no lock period) and a partner paid in EUR with details."""
+    """A program in `currency` (no lock period) and a partner paid in `payout_currency`
+    (EUR unless told), with payout details and a tax profile."""
     w = world(currency=currency, terms={"type": "cps", "percent": percent}, lock_days=0)
     with transaction() as session:
         if session.get(NetworkProfile, "network") is None:
@@ -52,7 +54,7 @@ def payee(
         profiles.save_payout_settings(
             session,
             w.partner_id,
-            payout_currency="EUR",
+            payout_currency=payout_currency,
             schedule=schedule,
             threshold=threshold,
             method=method,

@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from alliance.commissions import service as ledger
-from alliance.commissions.models import Commission
+from alliance.commissions.models import Commission, LedgerEntry
+from alliance.conversions import service as conversions
+from alliance.conversions.models import Conversion
 from alliance.db.engine import reading, transaction
 from alliance.errors import Conflict, InvalidInput
 from alliance.notifications.models import WebhookEvent
-from alliance.payouts import profiles
+from alliance.payouts import fx, profiles
 from alliance.payouts import service as payouts
 from alliance.payouts.models import Payout, PayoutLine, PayoutStatus
 from tests.conversions.factories import World
@@ -112,6 +114,45 @@ def test_a_run_pays_the_period_once_and_moves_the_ledger() -> None:
         D("90.00"),
         "SB-000002",
     )
+
+
+def _refund(commission: Commission, cumulative: str) -> None:
+    with transaction() as session:
+        conversion = session.get(Conversion, commission.conversion_id)
+        assert conversion is not None
+        conversions.refund_conversion(
+            session, conversion, D(cumulative), None, conversion.created_at
+        )
+
+
+def test_a_full_refund_takes_back_exactly_what_was_booked_in_the_payout_currency() -> None:
+    # 100.05 EUR at 11.5 SEK/EUR is 1,150.575 -> 1,150.58 SEK; refunded to 40.02 EUR, the
+    # reduction is -60.03 EUR = -690.345 -> -690.34 SEK: 460.24 SEK left for 460.23 exactly.
+    # Refunding the rest entry by entry (-40.02 EUR = -460.23 SEK) left 0.01 SEK behind:
+    # paid, for a commission worth nothing. The full refund takes back all that was booked.
+    with transaction() as session:
+        fx.store(session, [(day("2033-02-07"), "SEK", D("11.5"))], fx.IMPORTED, replace=True)
+    w = payee(payout_currency="SEK", percent="100", threshold="0")
+    before_payout = approved(w, "100.05", datetime(2033, 2, 7, 9, tzinfo=UTC))
+    after_payout = approved(w, "100.05", datetime(2033, 2, 7, 10, tzinfo=UTC))
+    for commission in (before_payout, after_payout):
+        _refund(commission, "60.03")
+    _refund(before_payout, "100.05")
+    assert _balance(w) == {"approved": {"SEK": D("460.24")}}
+    _run(w, "2033-02-28")
+    [february] = _payouts(w)
+    assert february.amount == D("460.24")  # only the commission still worth something
+    _refund(after_payout, "100.05")  # after the payout: the adjustment takes it all back
+    assert _balance(w) == {"approved": {"SEK": D("-460.24")}, "paid": {"SEK": D("460.24")}}
+    for commission in (before_payout, after_payout):
+        assert _status(commission.id) == "reversed"
+        with reading() as session:
+            booked = session.scalars(
+                select(LedgerEntry.payout_amount).where(
+                    LedgerEntry.commission_id == commission.id, LedgerEntry.bucket != "pending"
+                )
+            ).all()
+        assert sum(booked, D(0)) == 0  # worth nothing, in either currency
 
 
 def test_a_balance_below_the_threshold_waits_and_is_carried_forward() -> None:

@@ -107,6 +107,22 @@ def _approved_values(session: Session, commission: Commission) -> tuple[Decimal,
     return total, out if complete else None
 
 
+def _booked_payout_value(session: Session, commission: Commission) -> Decimal | None:
+    """What the commission is worth in its payout currency as booked: the sum of its approved
+    and paid entries' values (None when any has none: no ECB rate at approval)."""
+    total = ZERO
+    for value in session.scalars(
+        select(LedgerEntry.payout_amount).where(
+            LedgerEntry.commission_id == commission.id,
+            LedgerEntry.bucket != Bucket.pending.value,
+        )
+    ):
+        if value is None:
+            return None
+        total += value
+    return total
+
+
 def payout_balances(session: Session, partner_id: str) -> dict[str, dict[str, Decimal]]:
     """A partner's approved and paid money in its payout currency, at each commission's
     approval rate: {"approved": {"EUR": ...}, "paid": {...}} (entries without a rate are
@@ -517,7 +533,16 @@ def apply_refund(
         # Paid already: the money left. A negative entry in approved is netted against the
         # partner's next payout (the payout run never pays a negative total).
         bucket, entry_type = Bucket.approved, EntryType.adjustment
-    written = _append(session, commission, bucket, entry_type, delta, key, reason)
+    taken = None
+    if full and bucket is Bucket.approved:
+        # Everything goes, in the payout currency too: what was booked, not the amount
+        # converted again, which can differ by the rounding of each earlier refund and would
+        # leave a minor unit paid (or owed) for a commission worth nothing.
+        booked = _booked_payout_value(session, commission)
+        taken = None if booked is None else ZERO - booked  # 0 - 0.00: no "-0.00"
+    written = _append(
+        session, commission, bucket, entry_type, delta, key, reason, payout_amount=taken
+    )
     if full:
         _move(commission, CommissionStatus.reversed)
     outbox.commission_refunded(session, commission, reversed=full, moved=written)
