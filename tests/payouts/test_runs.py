@@ -126,10 +126,11 @@ def _refund(commission: Commission, cumulative: str) -> None:
 
 
 def test_a_full_refund_takes_back_exactly_what_was_booked_in_the_payout_currency() -> None:
-    # 100.05 EUR at 11.5 SEK/EUR is 1,150.575 -> 1,150.58 SEK; refunded to 40.02 EUR, the
-    # reduction is -60.03 EUR = -690.345 -> -690.34 SEK: 460.24 SEK left for 460.23 exactly.
-    # Refunding the rest entry by entry (-40.02 EUR = -460.23 SEK) left 0.01 SEK behind:
-    # paid, for a commission worth nothing. The full refund takes back all that was booked.
+    # 100.05 EUR at 11.5 SEK/EUR is 1,150.575 -> 1,150.58 SEK. Refunded to 40.02 EUR, the
+    # commission is booked at round(40.02 x 11.5) = 460.23 SEK (converting the refund alone,
+    # -60.03 EUR = -690.34 SEK, left 460.24). Converting each refund alone also left 0.01 SEK
+    # behind after the full refund: paid, for a commission worth nothing. The full refund
+    # takes back all that was booked.
     with transaction() as session:
         fx.store(session, [(day("2033-02-07"), "SEK", D("11.5"))], fx.IMPORTED, replace=True)
     w = payee(payout_currency="SEK", percent="100", threshold="0")
@@ -138,12 +139,12 @@ def test_a_full_refund_takes_back_exactly_what_was_booked_in_the_payout_currency
     for commission in (before_payout, after_payout):
         _refund(commission, "60.03")
     _refund(before_payout, "100.05")
-    assert _balance(w) == {"approved": {"SEK": D("460.24")}}
+    assert _balance(w) == {"approved": {"SEK": D("460.23")}}
     _run(w, "2033-02-28")
     [february] = _payouts(w)
-    assert february.amount == D("460.24")  # only the commission still worth something
+    assert february.amount == D("460.23")  # only the commission still worth something
     _refund(after_payout, "100.05")  # after the payout: the adjustment takes it all back
-    assert _balance(w) == {"approved": {"SEK": D("-460.24")}, "paid": {"SEK": D("460.24")}}
+    assert _balance(w) == {"approved": {"SEK": D("-460.23")}, "paid": {"SEK": D("460.23")}}
     for commission in (before_payout, after_payout):
         assert _status(commission.id) == "reversed"
         with reading() as session:

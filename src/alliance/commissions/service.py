@@ -109,7 +109,8 @@ def _approved_values(session: Session, commission: Commission) -> tuple[Decimal,
 
 def _booked_payout_value(session: Session, commission: Commission) -> Decimal | None:
     """What the commission is worth in its payout currency as booked: the sum of its approved
-    and paid entries' values (None when any has none: no ECB rate at approval)."""
+    and paid entries' values (None when any has none: no ECB rate at approval). Refunds keep
+    it at round(value x approval rate)."""
     total = ZERO
     for value in session.scalars(
         select(LedgerEntry.payout_amount).where(
@@ -534,12 +535,16 @@ def apply_refund(
         # partner's next payout (the payout run never pays a negative total).
         bucket, entry_type = Bucket.approved, EntryType.adjustment
     taken = None
-    if full and bucket is Bucket.approved:
-        # Everything goes, in the payout currency too: what was booked, not the amount
-        # converted again, which can differ by the rounding of each earlier refund and would
-        # leave a minor unit paid (or owed) for a commission worth nothing.
+    if bucket is Bucket.approved and commission.payout_rate is not None:
         booked = _booked_payout_value(session, commission)
-        taken = None if booked is None else ZERO - booked  # 0 - 0.00: no "-0.00"
+        if booked is not None and commission.payout_currency is not None:
+            # Book the new value at the approval rate, less what is booked already, rather
+            # than convert this refund alone: the commission's payout-currency value stays
+            # round(value x rate) after any number of refunds (within half a minor unit, and
+            # exactly nothing after a full refund) instead of adding up each refund's
+            # rounding.
+            worth = round_money(target * commission.payout_rate, commission.payout_currency)
+            taken = worth - booked
     written = _append(
         session, commission, bucket, entry_type, delta, key, reason, payout_amount=taken
     )
