@@ -275,8 +275,8 @@ def preview(
     partner_id: PartnerId | None = None,
 ) -> dict[str, Any]:
     """What a run through `through` would do now, per partner and payout currency: create
-    (with the amount), hold (with the reasons), below_threshold, or already_made (with the
-    status of the payout the period has)."""
+    (with the amount), hold (with the reasons), below_threshold, nothing_owed (a balance of
+    zero), or already_made (with the status of the payout the period has)."""
     day = _through(through)
     decisions = payouts.preview(db, day, [partner_id] if partner_id else None)
     return {"through": day.isoformat(), "data": [d.as_dict() for d in decisions]}

@@ -258,7 +258,8 @@ class Decision:
     partner_name: str
     period: Period
     currency: str
-    # create | hold | below_threshold | already_made (see `status`) | later_period_paid
+    # create | hold | below_threshold | nothing_owed | already_made (see `status`) |
+    # later_period_paid
     outcome: str
     amount: Decimal
     threshold: Decimal
@@ -347,6 +348,9 @@ def decide(session: Session, partner: Partner, through: date) -> list[Decision]:
         decision.amount = sum((line.payout_amount for line in lines), ZERO)
         if existing is not None:
             decision.payout_id = existing.id
+        if decision.amount == ZERO and existing is None:
+            decision.outcome = "nothing_owed"  # paid up: no row worth an operator's look
+            continue
         if decision.amount <= ZERO or decision.amount < threshold:
             decision.outcome = "below_threshold"
             continue
@@ -467,7 +471,7 @@ def _lock_partner(session: Session, partner_id: str) -> Partner:
 
 def _apply(session: Session, run_id: str, decision: Decision, now: datetime) -> None:
     existing = session.get(Payout, decision.payout_id) if decision.payout_id else None
-    if decision.outcome in ("already_made", "later_period_paid"):
+    if decision.outcome in ("already_made", "later_period_paid", "nothing_owed"):
         return
     if decision.outcome == "below_threshold":
         if existing is not None and existing.status == PayoutStatus.held:

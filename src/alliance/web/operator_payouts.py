@@ -107,6 +107,9 @@ def _runs(session: Session, page: int) -> tuple[list[RunRow], bool]:
     return [RunRow(r, counts.get(r.id, {})) for r in found], more
 
 
+_PRIORITY = {"hold": 0, "create": 1, "below_threshold": 2, "already_made": 3}
+
+
 def _preview_page(
     request: Request,
     viewer: Viewer,
@@ -125,7 +128,13 @@ def _preview_page(
         extra.setdefault("error_field", exc.field)
         status = exc.status
     with reading() as session:
-        decisions = payouts.preview(session, through)
+        # What needs the operator first: held payouts, then payouts to make (largest first),
+        # then balances waiting below their threshold (largest first), then the periods
+        # already made. Partners owed nothing are left out.
+        decisions = sorted(
+            (d for d in payouts.preview(session, through) if d.outcome != "nothing_owed"),
+            key=lambda d: (_PRIORITY.get(d.outcome, 9), -d.amount, d.partner_name, d.currency),
+        )
         runs, more_runs = _runs(session, runs_page)
         network = session.get(NetworkProfile, "network")
     outcomes = Counter(d.outcome for d in decisions)
@@ -138,7 +147,11 @@ def _preview_page(
     context = {
         "through": through,
         "decisions": [(d, reasons_in_words(d.reasons)) for d in shown],
-        "outcomes": [(key, label(OUTCOMES, key), outcomes.get(key, 0)) for key in OUTCOMES],
+        "outcomes": [
+            (key, label(OUTCOMES, key), outcomes.get(key, 0))
+            for key in OUTCOMES
+            if key != "nothing_owed"
+        ],
         "outcome_label": lambda key: label(OUTCOMES, key),
         "to_pay": sorted(to_pay.items()),
         "runs": runs,

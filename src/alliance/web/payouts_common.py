@@ -17,13 +17,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from fastapi.responses import Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alliance.clock import utcnow
 from alliance.errors import NotFound
-from alliance.payouts import paperwork
-from alliance.payouts.fx import EURO
-from alliance.payouts.models import FxRate, Payout, PayoutSchedule
+from alliance.payouts import fx, paperwork
+from alliance.payouts.models import Payout, PayoutSchedule
 from alliance.payouts.service import latest_closed_period
 from alliance.web import i18n
 from alliance.web.i18n import N_, _
@@ -46,6 +45,7 @@ OUTCOMES = {
     "create": N_("to be paid"),
     "hold": N_("held"),
     "below_threshold": N_("below the threshold"),
+    "nothing_owed": N_("nothing owed"),
     "already_made": N_("already made"),
     "later_period_paid": N_("paid with a later period"),
 }
@@ -194,21 +194,11 @@ def next_period_end(schedule: str | None, today: date) -> date:
     raise AssertionError(f"no period of {chosen} ends within a month of {today}")
 
 
-# A currency the ECB stopped quoting (RUB, HRK...) has no rate for new approvals: it is
-# offered only when its last rate is this close to the newest day stored.
-_RECENT = timedelta(days=14)
-
-
 def ecb_currencies(session: Session) -> list[str]:
-    """The currencies a partner can be paid in: the euro and every currency the ECB quoted
-    lately (approval converts into the payout currency at the ECB rate)."""
-    newest = session.scalar(select(func.max(FxRate.day)))
-    if newest is None:
-        return [EURO]
-    quoted = session.scalars(
-        select(FxRate.currency).where(FxRate.day >= newest - _RECENT).distinct()
-    )
-    return sorted({EURO, *quoted})
+    """The currencies a partner can be paid in: the euro and every currency the ECB quotes
+    as of today (approval converts into the payout currency at the ECB rate; one the ECB
+    stopped quoting, RUB say, is not offered)."""
+    return fx.quoted_currencies(session, utcnow().date())
 
 
 def document_response(session: Session, payout: Payout, kind: str) -> Response:
