@@ -16,6 +16,7 @@ from alliance.conversions.models import (
 )
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
+from alliance.mail.models import OutgoingMail
 from alliance.notifications.models import (
     PartnerPostback,
     WebhookDelivery,
@@ -82,6 +83,7 @@ __all__ = [
     "OrderRefund",
     "OrderValidation",
     "OrderValidationRow",
+    "OutgoingMail",
     "Partner",
     "PartnerPostback",
     "Payout",
