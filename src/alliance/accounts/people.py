@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from alliance.accounts.mails import invitation_mail
 from alliance.accounts.models import AccountKind, Advertiser, Operator, Partner
 from alliance.accounts.service import Principal
 from alliance.accounts.users import Invitation, LoginFailure, Membership, Role, User
@@ -328,10 +329,24 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def invitation_link(token: str) -> str:
+    """Where an invitation is accepted (the token is in it: shown once, mailed once)."""
+    return f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
+
+
 def invite(
-    session: Session, kind: str, account_id: str, email: str, role: Role, invited_by: str | None
+    session: Session,
+    kind: str,
+    account_id: str,
+    email: str,
+    role: Role,
+    invited_by: str | None,
+    *,
+    locale: str | None = None,
 ) -> tuple[Invitation, str]:
-    """Create an invitation; returns it and its token (shown once, as a link to share)."""
+    """Create an invitation and queue its e-mail; returns it and its token (shown once to the
+    inviter too, as a link to share, for a network with no mail server). `locale` is the
+    inviter's language, the mail's when the invitee has no setting of their own."""
     email = normalize_email(email)
     already = session.scalar(
         select(Membership.id)
@@ -359,6 +374,7 @@ def invite(
     )
     session.add(invitation)
     session.flush()
+    invitation_mail(session, invitation, invitation_link(token), locale=locale)
     return invitation, token
 
 

@@ -42,7 +42,7 @@ from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
 from alliance.notifications import outbox
 from alliance.notifications.payloads import payout_data
-from alliance.payouts import documents, fx, paperwork
+from alliance.payouts import documents, fx, mails, paperwork
 from alliance.payouts.details import PayoutDetails, hold_reasons
 from alliance.payouts.models import (
     PAYOUT_TRANSITIONS,
@@ -502,8 +502,14 @@ def _apply(session: Session, run_id: str, decision: Decision, now: datetime) -> 
         decision.payout_id = existing.id
     existing.amount = decision.amount
     if decision.outcome == "hold":
-        existing.hold_reason = "; ".join(decision.reasons)[:1000]
+        reason = "; ".join(decision.reasons)[:1000]
+        told = existing.hold_reason
+        existing.hold_reason = reason
         existing.run_id = run_id
+        # The partner is told when a payout is first held and when the reasons change, not
+        # at every run that finds them unchanged.
+        if reason != told:
+            mails.payout_held(session, existing)
         return
     _settle(session, existing, decision, run_id, now)
 
@@ -585,6 +591,7 @@ def _settle(
     payout.settled_at = now
     _transition(payout, PayoutStatus.created, now)
     session.flush()
+    mails.payout_created(session, payout)
     # The invoice must be issuable before its number is spent: a refusal rolls the partner's
     # whole transaction back, number included (no gap).
     problems = documents.invoice_problems(paperwork.document(session, payout.id))
@@ -678,6 +685,7 @@ def mark(
                 f"payout {payout.id} failed: {payout.failure_reason}",
                 when,
             )
+        mails.payout_failed(session, payout)
         return payout
     _transition(payout, target, when)
     if target is PayoutStatus.paid:
@@ -697,6 +705,7 @@ def mark(
                 payout.invoice_number,
             ),
         )
+        mails.payout_paid(session, payout)
     return payout
 
 

@@ -39,7 +39,6 @@ from alliance.errors import AllianceError, InvalidInput, NotFound
 from alliance.programs.models import Enrollment, EnrollmentStatus, Program
 from alliance.reports import queries
 from alliance.reports.schemas import DEFAULT_PERIOD_DAYS, OrdersGroup
-from alliance.settings import get_settings
 from alliance.web import sessions
 from alliance.web.i18n import N_, _, options
 from alliance.web.operator_common import PAGE_SIZE, operators, page_url
@@ -342,7 +341,8 @@ def manage(
 def _invite(
     request: Request, viewer: Viewer, kind: AccountKind, account_id: str, email: str
 ) -> Response:
-    """Invite the account's first (or next) owner and show the one-time link once."""
+    """Invite the account's first (or next) owner: the link is mailed (in the language of the
+    account's country, people.invite) and shown here once too."""
     try:
         with transaction() as session:
             account: Advertiser | Partner | None = (
@@ -368,7 +368,7 @@ def _invite(
             error=_("Inviting %(email)s: %(error)s", email=email, error=exc.detail),
             error_field=exc.field,
         )
-    link = f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
+    link = people.invitation_link(token)
     return _accounts_page(
         request,
         viewer,

@@ -11,8 +11,7 @@ from alliance.accounts import people
 from alliance.accounts.users import Role
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError
-from alliance.settings import get_settings
-from alliance.web import sessions
+from alliance.web import i18n, sessions
 from alliance.web.i18n import _
 from alliance.web.sessions import AnyAction, SignedIn, Viewer
 from alliance.web.templating import render
@@ -51,16 +50,21 @@ def invite(
     try:
         with transaction() as session:
             _invitation, token = people.invite(
-                session, viewer.kind.value, viewer.account_id, email, role, viewer.user_id
+                session,
+                viewer.kind.value,
+                viewer.account_id,
+                email,
+                role,
+                viewer.user_id,
+                locale=i18n.current(),
             )
     except AllianceError as exc:
         return _page(
             request, viewer, status=exc.status, error=exc.detail, error_field=exc.field, email=email
         )
-    link = f"{get_settings().public_url.rstrip('/')}/invitations/{token}"
-    # No mail server is configured by default: the owner passes the link on. It is shown
-    # once; only its hash is stored.
-    return _page(request, viewer, invite_link=link, invited=email)
+    # The link is mailed too (queued with the invitation); without a mail server the owner
+    # passes it on. It is shown once; only its hash is stored.
+    return _page(request, viewer, invite_link=people.invitation_link(token), invited=email)
 
 
 @router.post("/team/invitations/{invitation_id}/revoke")
