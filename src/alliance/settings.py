@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +100,29 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=8, ge=1, le=64)
     # Days delivered and dead deliveries (and their events) stay in the delivery log.
     webhook_retention_days: int = Field(default=30, ge=1)
+
+    # E-mail (docs/mail.md): invitations and payout notices are queued in the database and
+    # sent by the `deliver_mail` job through this SMTP server. Unset host: nothing is sent,
+    # the mails stay queued (the operator sees them under Operator -> E-mail) until one is set.
+    smtp_host: str = ""
+    # 587 is the submission port (STARTTLS); 25 for a local relay that needs no TLS.
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # Sign in to the server when a user name is set; the password comes from the environment
+    # (or .env), never from the code.
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # Upgrade the connection with STARTTLS before signing in (certificate checked).
+    smtp_starttls: bool = True
+    # Seconds a connection, and each SMTP command, may take.
+    smtp_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    # The From: of every mail, e.g. "Alliance <no-reply@network.example>".
+    mail_from: str = "Alliance <no-reply@localhost>"
+    # Attempts before a mail the server keeps refusing for now (4xx, unreachable) is given
+    # up; the wait after n failures is random in [0, min(cap, base * 2**n)] seconds, as for
+    # webhooks. A permanent refusal (5xx) is given up at once.
+    mail_max_attempts: int = Field(default=10, ge=1, le=100)
+    mail_backoff_base_s: float = Field(default=60.0, gt=0)
+    mail_backoff_cap_s: float = Field(default=6 * 3600.0, gt=0)
 
     # Payouts (docs/payouts.md): the threshold of a partner that has not chosen one, in euros
     # (converted to its payout currency at the run day's ECB rate).

@@ -73,6 +73,12 @@ TASKS: dict[str, Task] = {
             "route outbox events, send due webhooks and partner postbacks",
         ),
         Task(
+            "deliver_mail",
+            tasks.deliver_mail,
+            timedelta(0),
+            "send queued e-mails (invitations, payout notices) over SMTP",
+        ),
+        Task(
             "refresh_rollups",
             tasks.refresh_rollups,
             timedelta(0),

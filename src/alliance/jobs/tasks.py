@@ -124,6 +124,15 @@ def deliver_webhooks(now: datetime, _last: dict[str, Any] | None) -> dict[str, A
     return dict(deliver_due(now))
 
 
+def deliver_mail(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Send due e-mails (invitations, payout notices) over SMTP, retrying refusals with
+    backoff; with no ALLIANCE_SMTP_HOST they stay queued and the result says so
+    (mail/delivery.py)."""
+    from alliance.mail.delivery import deliver_due
+
+    return deliver_due(now)
+
+
 def purge_webhook_log(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
     """Forget delivered and dead deliveries older than ALLIANCE_WEBHOOK_RETENTION_DAYS."""
     from alliance.notifications.delivery import purge_log
