@@ -580,6 +580,60 @@ def payouts_network(
     console.print("[green]network details saved[/]")
 
 
+mail_app = typer.Typer(
+    help="E-mail: list the outbox, send what is due (docs/mail.md).", no_args_is_help=True
+)
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("list")
+def mail_list(
+    limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first"),
+    waiting: bool = typer.Option(False, help="Only mails not sent yet"),
+) -> None:
+    """The newest e-mails: when, to whom, what, and whether they were sent."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from alliance.db.engine import reading
+    from alliance.mail.models import OutgoingMail
+
+    with reading() as session:
+        query = select(OutgoingMail).order_by(
+            OutgoingMail.created_at.desc(), OutgoingMail.id.desc()
+        )
+        if waiting:
+            query = query.where(OutgoingMail.next_attempt_at.is_not(None))
+        rows = list(session.scalars(query.limit(limit)))
+    table = Table(title="alliance mail")
+    for column in ("id", "queued (UTC)", "to", "kind", "locale", "subject", "state"):
+        table.add_column(column)
+    for m in rows:
+        state = m.state.value + (f" ({m.attempts}: {m.last_error})" if m.last_error else "")
+        table.add_row(
+            m.id,
+            f"{m.created_at:%Y-%m-%d %H:%M}",
+            m.to_address,
+            m.kind,
+            m.locale,
+            m.subject,
+            state,
+        )
+    console.print(table)
+
+
+@mail_app.command("send")
+def mail_send() -> None:
+    """Send the due e-mails now (what the deliver_mail job does); says so when no SMTP host
+    is configured."""
+    from alliance.mail.delivery import deliver_due
+
+    result = deliver_due()
+    console.print(", ".join(f"{k}={v}" for k, v in result.items()))
+    if result.get("failed"):
+        raise typer.Exit(1)
+
+
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")
 app.add_typer(jobs_app, name="jobs")
 

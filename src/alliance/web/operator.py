@@ -1,5 +1,5 @@
-"""The operator pages: the network overview, accounts, the review queue, payouts and system
-health.
+"""The operator pages: the network overview, accounts, the review queue, payouts, e-mail and
+system health.
 
 `router` is the one web/pages.py includes; each page lives in its own operator_* module.
 """
@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from alliance.web import (
     operator_accounts,
     operator_health,
+    operator_mail,
     operator_overview,
     operator_payouts,
     operator_review,
@@ -22,6 +23,7 @@ for _module in (
     operator_accounts,
     operator_review,
     operator_payouts,
+    operator_mail,
     operator_health,
 ):
     router.include_router(_module.router)

@@ -152,6 +152,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/operator/partners", N_("Partners")),
         ("/operator/review", N_("Review queue")),
         ("/operator/payouts", N_("Payouts")),
+        ("/operator/mail", N_("E-mail")),
         ("/operator/health", N_("System health")),
         ("/reports", N_("Reports")),
         ("/team", N_("Team")),

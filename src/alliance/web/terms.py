@@ -39,6 +39,7 @@ STATUS_LABELS: dict[str, str] = {
     "paused": N_("paused"),
     "pending": N_("pending"),
     "queued": N_("queued"),
+    "retrying": N_("retrying"),
     "received": N_("received"),
     "refunded": N_("refunded"),
     "rejected": N_("rejected"),
