@@ -108,12 +108,13 @@ def message(letter: Letter, sender: str) -> EmailMessage:
     msg["Subject"] = letter.subject
     msg["Date"] = format_datetime(letter.created_at)
     msg["Message-ID"] = f"<{letter.id}@{domain}>"
-    msg["Content-Language"] = letter.locale.replace("_", "-")
     # RFC 3834: written by a program; auto-responders do not answer it.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(letter.text)
     if letter.html:
         msg.add_alternative(letter.html, subtype="html")
+    # After the content: setting it clears every Content-* header.
+    msg["Content-Language"] = letter.locale.replace("_", "-")
     return msg
 
 

@@ -102,7 +102,8 @@ def _render(template_name: str, locale: str, values: dict[str, Any]) -> Rendered
     box = i18n.activate(locale)
     template = environment().get_template(template_name)
     context = template.new_context({"network": network_name(), **values})
-    subject = " ".join("".join(template.blocks["subject"](context)).split())
+    # One line; a no-break space (between an amount and its currency) stays one.
+    subject = re.sub(r"[ \t\r\n]+", " ", "".join(template.blocks["subject"](context))).strip()
     text = template.render({"network": network_name(), **values})
     # Paragraphs are separated by one empty line, whatever the template's blocks left.
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
