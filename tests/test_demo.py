@@ -10,6 +10,7 @@ from alliance.conversions.models import Conversion, InboundEvent, OrderValidatio
 from alliance.db.engine import reading
 from alliance.demo.generate import build
 from alliance.demo.network import ADVERTISERS
+from alliance.mail.models import OutgoingMail
 from alliance.notifications.models import WebhookEvent
 from alliance.payouts.models import PayoutSettings
 from alliance.programs.models import CommissionTerms, Program
@@ -49,6 +50,22 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert len(summary.users) >= 1 + len(ADVERTISERS) + 25
     assert any(role == "read_only" for _, role in roles)
     assert summary.password.startswith("demo-")
+    # E-mail: owners' invitations and the payout runs' notices wait in the outbox (the demo
+    # has no SMTP host), each in its reader's language.
+    assert summary.invitations == 3
+    with reading() as session:
+        mails = session.execute(
+            select(OutgoingMail.kind, OutgoingMail.locale).where(
+                OutgoingMail.sent_at.is_(None),
+                OutgoingMail.to_address.like("%.example"),
+            )
+        ).all()
+    kinds = {kind for kind, _ in mails}
+    assert "invitation" in kinds
+    assert ("payout_created" in kinds) == (summary.payouts > 0), (kinds, summary.payouts)
+    assert ("payout_held" in kinds) == (summary.payouts_held > 0), (kinds, summary.payouts_held)
+    assert summary.mails_queued >= summary.invitations + summary.payouts
+    assert len({locale for _, locale in mails}) >= 2  # not everyone reads English
     # Applications wait for an answer, some for more than three days (the review queue).
     assert summary.pending_applications >= 3
     names = [program.name for advertiser in ADVERTISERS for program in advertiser.programs]

@@ -240,6 +240,10 @@ def demo(
     console.print(f"  demo password:       {summary.password}")
     console.print(f"  operator API key:    {summary.operator_key}")
     console.print(f"  every user and key:  {credentials}")
+    console.print(
+        f"  e-mails queued:      {summary.mails_queued} ({summary.invitations} invitations and "
+        "payout notices; no SMTP host: see Operator -> E-mail, docs/mail.md)"
+    )
 
 
 @app.command("validate-orders")

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from alliance.accounts.models import AccountKind, Advertiser
@@ -26,11 +26,12 @@ from alliance.accounts.service import create_advertiser, create_operator, create
 from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
-from alliance.db.engine import transaction
+from alliance.db.engine import reading, transaction
 from alliance.demo import outbound, payees, stores
 from alliance.demo.catalog import add_catalog
-from alliance.demo.people import DemoAccount, DemoUser, add_people
+from alliance.demo.people import DemoAccount, DemoUser, add_people, invite_colleagues
 from alliance.ids import PREFIXES, new_id
+from alliance.mail.models import OutgoingMail
 from alliance.money import round_money
 from alliance.programs.models import EnrollmentStatus, Program
 from alliance.programs.schemas import ProgramCreate
@@ -102,6 +103,8 @@ class DemoSummary:
     payouts: int = 0  # made (created, sent, paid or failed)
     payouts_failed: int = 0  # bounced: the money went back to the balance and was paid again
     payouts_held: int = 0  # waiting for details the partner has not given
+    invitations: int = 0  # colleagues invited by owners, not accepted yet
+    mails_queued: int = 0  # invitations and payout notices waiting (the demo has no SMTP host)
     rollup_buckets: int = 0  # (program, day) traffic buckets counted into the report rollups
     sample_link: str = ""
     # Dashboard sign-in (demo/people.py): every account and the users made for them.
@@ -175,6 +178,7 @@ def build(
     with transaction() as session:
         runs, partners, links = _cast(session, summary, rng)
         summary.password, summary.users = add_people(session, summary.accounts)
+        summary.invitations = invite_colleagues(session, summary.accounts)
         # Banners, text links and product feeds partners can pick from (demo/catalog.py).
         summary.catalog_items = add_catalog(session, {k: run.program for k, run in runs.items()})
         summary.subscriptions = _subscribe(session, runs, partners, start)
@@ -207,6 +211,16 @@ def build(
     history = payees.pay(start.date(), now, random.Random(seed + 2), report)
     summary.payout_runs, summary.payouts = history.runs, history.created
     summary.payouts_failed, summary.payouts_held = history.failed, history.held
+    # The invitations' and payouts' e-mails, queued with them (sent once an SMTP host is set).
+    with reading() as session:
+        summary.mails_queued = int(
+            session.scalar(
+                select(func.count()).where(
+                    OutgoingMail.created_at >= now, OutgoingMail.sent_at.is_(None)
+                )
+            )
+            or 0
+        )
 
     # The demo writes eight weeks of clicks with ids of their own time, behind the traffic
     # watermark's back (ADR 0009): count them into the report rollups once, as an operator

@@ -92,6 +92,38 @@ def add_people(session: Session, accounts: list[DemoAccount]) -> tuple[str, list
     return password, made
 
 
+def invite_colleagues(session: Session, accounts: list[DemoAccount]) -> int:
+    """Owners of the first advertiser and the first two partners invite a colleague who has
+    not accepted yet: the invitations are pending on their Team pages and their e-mails, in
+    the inviter's language, wait in the outbox (the demo runs with no SMTP host)."""
+    made = 0
+    advertisers = [a for a in accounts if a.kind is AccountKind.advertiser][:1]
+    partners = [a for a in accounts if a.kind is AccountKind.partner][:2]
+    for account in advertisers + partners:
+        domain = f"{slug(account.name)}.example"
+        owner = f"{'owner' if account.kind is AccountKind.advertiser else 'team'}@{domain}"
+        colleague = f"colleague@{domain}"
+        inviter = _user_id(session, owner)
+        if inviter is None or _user_id(session, colleague) is not None:
+            continue
+        if any(
+            i.email == colleague
+            for i in people.pending_invitations(session, account.kind.value, account.id)
+        ):
+            continue  # a second `alliance demo` on the same database
+        people.invite(
+            session,
+            account.kind.value,
+            account.id,
+            colleague,
+            Role.member,
+            inviter,
+            locale=LOCALE_BY_COUNTRY.get(account.country or ""),
+        )
+        made += 1
+    return made
+
+
 def _user_id(session: Session, email: str) -> str | None:
     from sqlalchemy import select
 
