@@ -16,6 +16,7 @@ from alliance.accounts.users import Role
 from alliance.clock import utcnow
 from alliance.db.engine import reading, transaction
 from alliance.jobs.runner import TASKS, run_task
+from alliance.mail.delivery import deliver_due
 from alliance.mail.models import MailKind, MailState, OutgoingMail
 from alliance.mail.recipients import language_for
 from alliance.payouts import service as payouts
@@ -55,7 +56,11 @@ def _member(w: World, locale: str | None, tag: str = "team") -> str:
 
 
 def _deliver(now: datetime | None = None) -> dict[str, object]:
-    result = run_task(TASKS["deliver_mail"], now)
+    """Run the job now; or, for a moment later than now, its work without recording a run
+    (a job run recorded in the future would make the job look not due to other tests)."""
+    if now is not None:
+        return deliver_due(now)
+    result = run_task(TASKS["deliver_mail"])
     assert result.ok, result.result
     return result.result
 
@@ -237,7 +242,7 @@ def test_a_refusal_is_retried_later_with_its_error_and_a_permanent_one_is_given_
     _invite(later, "en")
     smtp.refuse = "451 4.3.0 Mailbox busy, try again later"
     started = utcnow()
-    _deliver(started)
+    _deliver()
     [mail] = _mails(to_address=later)
     assert mail.state is MailState.retrying and mail.attempts == 1
     assert mail.last_error == "SMTP 451: 4.3.0 Mailbox busy, try again later"
