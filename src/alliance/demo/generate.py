@@ -208,7 +208,8 @@ def build(
             summary.approved_commissions += ledger.approve_due(session, min(end_of_day, now))
     report("approvals", 1, 1)
 
-    history = payees.pay(start.date(), now, random.Random(seed + 2), report)
+    demo_partners = [a.id for a in summary.accounts if a.kind == AccountKind.partner]
+    history = payees.pay(demo_partners, start.date(), now, random.Random(seed + 2), report)
     summary.payout_runs, summary.payouts = history.runs, history.created
     summary.payouts_failed, summary.payouts_held = history.failed, history.held
     # The invitations' and payouts' e-mails, queued with them (sent once an SMTP host is set).

@@ -164,17 +164,23 @@ def period_ends(start: date, before: date) -> list[date]:
 
 
 def pay(
-    start: date, now: datetime, rng: random.Random, report: Callable[[str, int, int], None]
+    partner_ids: list[str],
+    start: date,
+    now: datetime,
+    rng: random.Random,
+    report: Callable[[str, int, int], None],
 ) -> PayoutHistory:
-    """Run payouts at every period end the demo covers, two days after it, as an operator
-    would; the payouts of earlier runs were sent and paid (one bounced: its money went back
-    to the balance for the partner's next period), the last run's wait to be sent."""
+    """Run payouts for the demo's partners at every period end the demo covers, two days
+    after it, as an operator would; the payouts of earlier runs were sent and paid (one
+    bounced: its money went back to the balance for the partner's next period), the last
+    run's wait to be sent. Only the demo's partners: a database with other partners keeps
+    their balances as they are."""
     history = PayoutHistory()
     ends = period_ends(start, now.date())
     for index, through in enumerate(ends):
         at = datetime.combine(through + timedelta(days=2), time(9), tzinfo=UTC)
         at = min(at, now)
-        run = payouts.run(through, "demo", now=at)
+        run = payouts.run(through, "demo", partners=partner_ids, now=at)
         history.runs += 1
         report("payout runs", index + 1, len(ends))
         if index == len(ends) - 1:
@@ -199,7 +205,8 @@ def pay(
                 else:
                     payouts.mark(session, payout.id, "paid", now=at + timedelta(days=1))
     with transaction() as session:
-        for status in session.scalars(select(Payout.status)):
+        demo_payouts = select(Payout.status).where(Payout.partner_id.in_(partner_ids))
+        for status in session.scalars(demo_payouts):
             history.created += status != PayoutStatus.held and status != PayoutStatus.cancelled
             history.paid += status == PayoutStatus.paid
             history.failed += status == PayoutStatus.failed

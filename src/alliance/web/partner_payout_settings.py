@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alliance.accounts.models import Advertiser, Partner
+from alliance.api.fields import amount_text
 from alliance.clock import utcnow
 from alliance.commissions.models import Commission
 from alliance.db.engine import reading, transaction
@@ -73,7 +74,8 @@ def _payout_form(session: Session, partner: Partner, row: PayoutSettings | None)
     return {
         "payout_currency": partner.payout_currency,
         "schedule": row.schedule if row else "monthly",
-        "threshold": str(row.threshold)
+        # In the currency's minor unit: PostgreSQL hands NUMERIC back as 50.000000.
+        "threshold": amount_text(row.threshold, partner.payout_currency)
         if row
         else _default_threshold(session, partner.payout_currency),
         "method": row.method if row else "bank_transfer",
