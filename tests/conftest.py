@@ -24,6 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def require(present: bool, message: str) -> None:
+    """A dependency outside Python (a browser, a font): missing, it is a failure in CI
+    (CI=true, where .ci/run installs it) and a skip on a developer's machine."""
+    if present:
+        return
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import ROOT, require
 
 CHROMIUM = os.environ.get("ALLIANCE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -37,11 +37,10 @@ pytestmark = pytest.mark.browser
 
 def require_chromium() -> None:
     """No browser: a failure in CI (CI=true), a skip on a developer's machine."""
-    if not Path(CHROMIUM).is_file():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require(
+        Path(CHROMIUM).is_file(),
+        f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)",
+    )
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running while it is

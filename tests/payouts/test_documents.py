@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 from dataclasses import replace
 from datetime import date
@@ -29,14 +28,19 @@ from alliance.payouts.documents import (
     vat_treatment,
 )
 from alliance.payouts.pdf import DocumentFonts, FontFile
+from tests.conftest import require
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 DEJAVU_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 LIBERATION = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
-# Without DejaVu: a failure in CI (CI=true; .ci/run installs it), a skip elsewhere.
-needs_dejavu = pytest.mark.skipif(
-    not DEJAVU.is_file() and os.environ.get("CI") != "true", reason="DejaVu Sans is not installed"
-)
+
+
+@pytest.fixture()
+def dejavu() -> None:
+    """DejaVu Sans: a failure in CI (.ci/run installs it), a skip elsewhere."""
+    require(DEJAVU.is_file(), "DejaVu Sans is not installed (fonts-dejavu-core)")
+
+
 # The Unicode font without any CJK fallback: what a machine without CJK fonts has.
 NO_CJK = DocumentFonts(regular=FontFile(DEJAVU), bold=FontFile(DEJAVU_BOLD), fallbacks=())
 CJK_FONT = next((f for f in pdf.DEFAULT_FONTS.fallbacks if f.path.is_file()), None)
@@ -479,7 +483,7 @@ CHINESE = replace(
 )
 
 
-@needs_dejavu
+@pytest.mark.usefixtures("dejavu")
 def test_names_in_other_scripts_print_and_chinese_without_a_font_does_not_crash(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -496,7 +500,7 @@ def test_names_in_other_scripts_print_and_chinese_without_a_font_does_not_crash(
     assert "U+5317" in caplog.text  # 北: the log names what could not be shown
 
 
-@needs_dejavu
+@pytest.mark.usefixtures("dejavu")
 def test_bold_text_takes_what_the_bold_face_lacks_from_the_regular_one() -> None:
     # Influencers write names in "mathematical" letters; DejaVu Sans Bold lacks them, and the
     # party's name is printed bold.
@@ -505,7 +509,7 @@ def test_bold_text_takes_what_the_bold_face_lacks_from_the_regular_one() -> None
     assert "\U0001d5b2\U0001d5c1\U0001d5c8\U0001d5c9 Deals" in text
 
 
-@needs_dejavu
+@pytest.mark.usefixtures("dejavu")
 def test_chinese_labels_fall_back_to_english_without_a_cjk_font(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -516,17 +520,8 @@ def test_chinese_labels_fall_back_to_english_without_a_cjk_font(
     assert "the PDF is in English" in caplog.text
 
 
-def _font_or_skip(present: bool, what: str) -> None:
-    """A missing font: a failure in CI (CI=true; .ci/run installs them), a skip elsewhere."""
-    if present:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is not installed (.ci/run installs it)")
-    pytest.skip(f"{what} is not installed")
-
-
 def test_with_a_cjk_font_chinese_prints() -> None:
-    _font_or_skip(CJK_FONT is not None, "a CJK font (fonts-noto-cjk)")
+    require(CJK_FONT is not None, "no CJK font is installed (fonts-noto-cjk)")
     # pypdf reads a NUL before each glyph of Noto's collection font (its ToUnicode map);
     # the glyphs themselves are the right ones.
     text = _text(statement_pdf(_document(CHINESE), locale="zh_Hans")).replace("\x00", "")
@@ -534,7 +529,10 @@ def test_with_a_cjk_font_chinese_prints() -> None:
 
 
 def test_fallback_fonts_fill_in_the_scripts_the_main_font_lacks() -> None:
-    _font_or_skip(DEJAVU.is_file() and LIBERATION.is_file(), "DejaVu or Liberation")
+    require(
+        DEJAVU.is_file() and LIBERATION.is_file(),
+        "DejaVu or Liberation is not installed (fonts-dejavu-core, fonts-liberation)",
+    )
     armenian = replace(US_BUSINESS, name="Երևան Մեդիա", country="AM")
     liberation = DocumentFonts(regular=FontFile(LIBERATION))
     assert "Երևան" not in _text(invoice_pdf(_document(armenian), fonts=liberation))
