@@ -446,15 +446,15 @@ app.add_typer(payouts_app, name="payouts")
 
 
 def _through_option(through: str | None) -> date:
+    from alliance.errors import AllianceError
     from alliance.payouts import service as payouts
     from alliance.reports.schemas import parse_day
 
-    latest = payouts.default_through()
-    day = parse_day(through, "through") or latest
-    if day > latest:
-        console.print(f"[red]through: periods close at the end of a day; at most {latest}[/]")
-        raise typer.Exit(2)
-    return day
+    try:
+        return payouts.closed_through(parse_day(through, "through"))
+    except AllianceError as exc:
+        console.print(f"[red]{exc.field}: {exc.detail}[/]")
+        raise typer.Exit(2) from None
 
 
 def _decisions_table(title: str, rows: list[dict[str, Any]]) -> Any:

@@ -18,7 +18,7 @@ from alliance.accounts.schemas import (
     PartnerOut,
 )
 from alliance.accounts.service import Principal, create_advertiser, create_partner
-from alliance.api.deps import Anyone, ReadDB, require
+from alliance.api.deps import Anyone, OperatorOnly, ReadDB, require
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import get_visible, visible_advertisers, visible_partners
 from alliance.db.engine import transaction
@@ -26,7 +26,6 @@ from alliance.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
-OperatorOnly = Annotated[Principal, require(AccountKind.operator)]
 OperatorOrAdvertiser = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 
 

@@ -54,3 +54,4 @@ Anyone = Annotated[
 ]
 Manager = Annotated[Principal, require(AccountKind.operator, AccountKind.advertiser)]
 PartnerOnly = Annotated[Principal, require(AccountKind.partner)]
+OperatorOnly = Annotated[Principal, require(AccountKind.operator)]

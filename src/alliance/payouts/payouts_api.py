@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from alliance.accounts.models import AccountKind, Partner
 from alliance.accounts.service import Principal
-from alliance.api.deps import ReadDB, require
+from alliance.api.deps import OperatorOnly, PartnerOnly, ReadDB, require
 from alliance.api.fields import PartnerId, amount_text
 from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.api.scoping import get_visible
 from alliance.db.engine import transaction
-from alliance.errors import InvalidInput, NotFound
+from alliance.errors import NotFound
 from alliance.payouts import paperwork, profiles
 from alliance.payouts import service as payouts
 from alliance.payouts.models import (
@@ -40,9 +40,7 @@ from alliance.payouts.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["payouts"])
 
-OperatorOnly = Annotated[Principal, require(AccountKind.operator)]
 PayoutReader = Annotated[Principal, require(AccountKind.operator, AccountKind.partner)]
-PartnerOnly = Annotated[Principal, require(AccountKind.partner)]
 
 
 def _visible(who: Principal) -> ColumnElement[bool]:
@@ -181,15 +179,6 @@ class NetworkProfileOut(NetworkProfileIn):
     updated_at: datetime
 
 
-def _through(value: date | None) -> date:
-    """The day periods must have closed by: yesterday at the latest (UTC), as today has not
-    ended and its money can still change."""
-    latest = payouts.default_through()
-    if value is not None and value > latest:
-        raise InvalidInput(f"periods close at the end of a day: at most {latest}", field="through")
-    return value or latest
-
-
 # --- payouts ---------------------------------------------------------------------------------
 
 
@@ -277,7 +266,7 @@ def preview(
     """What a run through `through` would do now, per partner and payout currency: create
     (with the amount), hold (with the reasons), below_threshold, nothing_owed (a balance of
     zero), or already_made (with the status of the payout the period has)."""
-    day = _through(through)
+    day = payouts.closed_through(through)
     decisions = payouts.preview(db, day, [partner_id] if partner_id else None)
     return {"through": day.isoformat(), "data": [d.as_dict() for d in decisions]}
 
@@ -286,7 +275,9 @@ def preview(
 def start_run(body: RunRequest, caller: OperatorOnly) -> RunOut:
     """Run payouts: every partner whose approved balance passes its threshold is paid for
     its latest closed period. Exactly once per period, also when started twice at once."""
-    run = payouts.run(_through(body.through), f"api:{caller.id}", partners=body.partner_ids)
+    run = payouts.run(
+        payouts.closed_through(body.through), f"api:{caller.id}", partners=body.partner_ids
+    )
     return RunOut.model_validate(run, from_attributes=True)
 
 

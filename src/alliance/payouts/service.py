@@ -114,6 +114,19 @@ def default_through(now: datetime | None = None) -> date:
     return (now or utcnow()).date() - timedelta(days=1)
 
 
+def closed_through(day: date | None, now: datetime | None = None) -> date:
+    """The `through` day a run or preview may use: the one asked (default yesterday), only
+    a past day, as today's periods are still open and their money can still change."""
+    latest = default_through(now)
+    if day is not None and day > latest:
+        raise InvalidInput(
+            f"through must be a past day (before {latest + timedelta(days=1)}): a period is "
+            "paid once it has closed",
+            field="through",
+        )
+    return day or latest
+
+
 # --- what a partner is owed ------------------------------------------------------------------
 
 

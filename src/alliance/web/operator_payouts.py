@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from alliance.accounts.models import Partner
 from alliance.api.fields import is_public_id
-from alliance.clock import utcnow
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput, NotFound
 from alliance.ids import PREFIXES
@@ -59,15 +58,7 @@ FILE_TYPES = {".xml": "application/xml", ".csv": "text/csv; charset=utf-8"}
 def _through(raw: str) -> date:
     """The run's day: periods closed by its end are paid. Only a past day: today's periods
     are still open."""
-    today = utcnow().date()
-    chosen = parse_day(raw, "through") or payouts.default_through()
-    if chosen >= today:
-        raise InvalidInput(
-            f"through must be a past day (before {today.isoformat()}): a period is paid "
-            "once it has closed",
-            field="through",
-        )
-    return chosen
+    return payouts.closed_through(parse_day(raw, "through"))
 
 
 def _back(to: str, message: str, kind: str = "ok") -> Response:
