@@ -87,26 +87,6 @@ def bucket_values(session: Session, commission_id: str) -> dict[Bucket, Decimal]
     return found
 
 
-def _approved_values(session: Session, commission: Commission) -> tuple[Decimal, Decimal | None]:
-    """The approved bucket of a commission: (its sum, the sum of its payout-currency values,
-    None when any entry has none)."""
-    total, out = ZERO, ZERO
-    complete = True
-    rows = session.execute(
-        select(LedgerEntry.amount, LedgerEntry.payout_amount).where(
-            LedgerEntry.commission_id == commission.id,
-            LedgerEntry.bucket == Bucket.approved.value,
-        )
-    )
-    for amount, payout_amount in rows:
-        total += amount
-        if payout_amount is None:
-            complete = False
-        else:
-            out += payout_amount
-    return total, out if complete else None
-
-
 def _booked_payout_value(session: Session, commission: Commission) -> Decimal | None:
     """What the commission is worth in its payout currency as booked: the sum of its approved
     and paid entries' values (None when any has none: no ECB rate at approval). Refunds keep
@@ -557,37 +537,16 @@ def apply_refund(
 def mark_paid(session: Session, commission_id: str, payout_ref: str) -> Commission:
     """A payout included this approved commission: its approved money moves to paid.
 
-    `payout_ref` names the payout; paying the same commission again under the same payout is a
-    replay. The payout run (issue 5) calls this for each commission it settles.
-    """
+    `payout_ref` names the payout; paying a paid commission again is a replay. The payout run
+    settles whole payouts with `settle_many_for_payout`; this is that for one commission."""
     commission = _locked(session, commission_id)
     if commission.status == CommissionStatus.paid:
         return commission
-    _move(commission, CommissionStatus.paid)
-    approved, approved_out = _approved_values(session, commission)
-    # The payout-currency values move as booked, not re-converted: the approved bucket nets
-    # to exactly zero in both currencies.
-    _append(
-        session,
-        commission,
-        Bucket.approved,
-        EntryType.payment,
-        -approved,
-        f"{commission.id}:pay:{payout_ref}:approved",
-        f"paid in {payout_ref}",
-        payout_amount=None if approved_out is None else -approved_out,
-    )
-    _append(
-        session,
-        commission,
-        Bucket.paid,
-        EntryType.payment,
-        approved,
-        f"{commission.id}:pay:{payout_ref}:paid",
-        f"paid in {payout_ref}",
-        payout_amount=approved_out,
-    )
-    outbox.commission_changed(session, "commission.paid", commission, payout_reference=payout_ref)
+    if CommissionStatus.paid not in COMMISSION_TRANSITIONS[CommissionStatus(commission.status)]:
+        raise IllegalTransition(
+            f"commission {commission.id} is {commission.status}; it cannot become paid"
+        )
+    settle_many_for_payout(session, [commission.id], payout_ref)
     return commission
 
 
@@ -603,60 +562,18 @@ def _locked(session: Session, commission_id: str) -> Commission:
     return commission
 
 
-def settle_for_payout(
-    session: Session, commission_id: str, payout_ref: str, now: datetime | None = None
-) -> tuple[Decimal, Decimal] | None:
-    """A payout settles the commission's approved money: all of it moves from approved to
-    paid, in both currencies as booked, read under the commission's lock so a refund at the
-    same moment is either settled too or left for the next payout. A negative balance (a
-    refund after an earlier payout) is settled against this payout the same way. An approved
-    commission becomes paid; a reversed one stays reversed.
-
-    Returns what moved (amount, payout_amount); None when nothing could: the approved bucket
-    is empty, an entry has no payout-currency value (no ECB rate yet), or this payout settled
-    it already (a replay)."""
-    commission = _locked(session, commission_id)
-    amount, payout_amount = _approved_values(session, commission)
-    if payout_amount is None or (amount == ZERO and payout_amount == ZERO):
-        return None
-    wrote = _append(
-        session,
-        commission,
-        Bucket.approved,
-        EntryType.payment,
-        -amount,
-        f"{commission.id}:pay:{payout_ref}:approved",
-        f"paid in {payout_ref}",
-        now,
-        payout_amount=-payout_amount,
-    )
-    if not wrote:
-        return None
-    _append(
-        session,
-        commission,
-        Bucket.paid,
-        EntryType.payment,
-        amount,
-        f"{commission.id}:pay:{payout_ref}:paid",
-        f"paid in {payout_ref}",
-        now,
-        payout_amount=payout_amount,
-    )
-    if commission.status == CommissionStatus.approved:
-        _move(commission, CommissionStatus.paid)
-        outbox.commission_changed(
-            session, "commission.paid", commission, payout_reference=payout_ref
-        )
-    return amount, payout_amount
-
-
 def settle_many_for_payout(
     session: Session, commission_ids: Sequence[str], payout_ref: str, now: datetime | None = None
 ) -> dict[str, tuple[Decimal, Decimal]]:
-    """`settle_for_payout` for the commissions of one payout at once: one locking query,
-    one read of their entries, one executemany of their `commission.paid` events. A payout
-    of a cashback portal settles thousands of commissions; one by one that was ~7 ms each.
+    """A payout settles its commissions' approved money: all of each one moves from approved
+    to paid, in both currencies as booked, read under the commissions' locks so a refund at
+    the same moment is either settled too or left for the next payout. A negative balance (a
+    refund after an earlier payout) is settled the same way. An approved commission becomes
+    paid; a reversed one stays reversed. Skipped: an empty approved bucket, or an entry
+    without a payout-currency value (no ECB rate yet).
+
+    One locking query, one read of their entries, one executemany of their `commission.paid`
+    events: a cashback portal's payout settles thousands; one by one that was ~7 ms each.
 
     Returns {commission id: (amount, payout_amount)} of what moved. The payment keys name the
     payout, which is new: the unique index refuses a repeat, so no look-up precedes them."""
