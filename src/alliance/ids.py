@@ -38,6 +38,9 @@ PREFIXES = {
     "invitation": "inv",
     "payout_run": "prn",
     "payout": "pay",
+    "referral": "rfl",
+    "referral_terms": "rft",
+    "fingerprint": "fpr",
 }
 
 

@@ -21,6 +21,7 @@ from alliance.accounts.service import Principal, create_advertiser, create_partn
 from alliance.api.deps import Anyone, OperatorOnly, ReadDB, require
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import get_visible, visible_advertisers, visible_partners
+from alliance.crosspromo import referrals
 from alliance.db.engine import transaction
 from alliance.errors import InvalidInput
 
@@ -73,8 +74,11 @@ def get_advertiser(advertiser_id: str, db: ReadDB, caller: OperatorOrAdvertiser)
 
 @router.post("/partners", status_code=status.HTTP_201_CREATED, response_model=PartnerCreated)
 def post_partner(body: PartnerCreate, caller: OperatorOnly) -> PartnerCreated:
+    fields = body.model_dump(mode="json", exclude={"recruit_code"})
     with transaction() as session:
-        partner, key = create_partner(session, **body.model_dump(mode="json"))
+        partner, key = create_partner(session, **fields)
+        if body.recruit_code is not None:
+            referrals.record(session, partner.id, body.recruit_code)
     return PartnerCreated(**PartnerOut.of(partner, show_email=True).model_dump(), api_key=key)
 
 

@@ -73,6 +73,12 @@ class PartnerCreate(BaseModel):
     audience: Message = Field(default="", description="Who reads or follows the partner")
     website: Url | None = None
     email: Email | None = None
+    recruit_code: (
+        Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")] | None
+    ) = Field(
+        default=None,
+        description="The recruit code of the partner who recruited this one (docs/referrals.md)",
+    )
 
 
 class PartnerOut(BaseModel):

@@ -106,7 +106,12 @@ def visible_conversions(who: Principal) -> ColumnElement[bool]:
 
 
 def visible_commissions(who: Principal) -> ColumnElement[bool]:
-    return _program_data(who, Commission.program_id, Commission.partner_id)
+    condition = _program_data(who, Commission.program_id, Commission.partner_id)
+    if who.is_advertiser:
+        # A network-funded referral override is the network's cost, not the program's.
+        funded = Commission.funded_by
+        condition = condition & (funded.is_(None) | (funded != "network"))
+    return condition
 
 
 def get_visible(

@@ -18,6 +18,7 @@ class CommissionKind(enum.StrEnum):
     sale = "sale"  # CPS or CPO on an order
     lead = "lead"  # CPL on a lead
     click = "click"  # CPC: valid unique clicks of one partner in one program on one day
+    referral = "referral"  # a recruiter's override on a recruit's approved commission
 
 
 class CommissionStatus(enum.StrEnum):
@@ -95,6 +96,10 @@ class Commission(Base):
     payout_currency: Mapped[str | None] = mapped_column(String(3))
     payout_rate: Mapped[Decimal | None] = mapped_column(Rate())
     payout_rate_day: Mapped[date | None] = mapped_column()
+    # Referral overrides only: who pays it (crosspromo Funding). A network-funded override
+    # is the network's cost: it carries no order (conversion_id None) and advertisers do not
+    # see it; an advertiser-funded one sits on the recruit's order like any commission.
+    funded_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -429,6 +429,140 @@ def _approve_one(
     _move(commission, CommissionStatus.approved)
     commission.approved_at = now
     outbox.commission_changed(session, "commission.approved", commission)
+    if commission.kind != CommissionKind.referral:
+        accrue_overrides(session, commission, value, now, seen)
+
+
+# --- referral overrides (crosspromo/referrals.py decides who earns what) ----------------------
+
+
+def _override_key(commission_id: str, level: int) -> str:
+    return f"ref:{commission_id}:{level}"
+
+
+def accrue_overrides(
+    session: Session,
+    commission: Commission,
+    value: Decimal,
+    now: datetime,
+    seen: _ApprovalRates | None = None,
+) -> list[Commission]:
+    """The recruiters' overrides on a commission just approved at `value`: each its own
+    commission (kind referral, source key "ref:{commission}:{level}", so a replay finds it),
+    approved at once, as the money it is a share of is. Advertiser-funded ones sit on the
+    recruit's order like any commission; network-funded ones carry no order."""
+    from alliance.crosspromo import referrals
+
+    made = []
+    for share in referrals.override_shares(session, commission, value):
+        key = _override_key(commission.id, share.level)
+        if commission_for(session, key) is not None:
+            continue
+        advertiser_funded = share.funded_by == "advertiser"
+        override = Commission(
+            id=new_id(PREFIXES["commission"]),
+            source_key=key,
+            kind=CommissionKind.referral.value,
+            conversion_id=commission.conversion_id if advertiser_funded else None,
+            program_id=commission.program_id,
+            partner_id=share.recruiter_id,
+            status=CommissionStatus.pending.value,
+            currency=commission.currency,
+            amount=share.amount,
+            terms_id=None,
+            terms_version=None,
+            rule={
+                "type": "referral",
+                "level": share.level,
+                "percent": f"{share.percent.normalize():f}",
+                "of_commission": commission.id,
+                "recruit_id": commission.partner_id,
+                "base": f"{round_money(value, commission.currency)}",
+                "months": share.months,
+                "recruited_at": share.recruited_at.isoformat(),
+                "funded_by": share.funded_by.value,
+            },
+            arithmetic=share.arithmetic[:2000],
+            occurred_at=commission.occurred_at,
+            approvable_at=now,
+            funded_by=share.funded_by.value,
+            created_at=utcnow(),
+        )
+        session.add(override)
+        session.flush()
+        _append(
+            session,
+            override,
+            Bucket.pending,
+            EntryType.accrual,
+            share.amount,
+            f"{override.id}:accrual",
+            f"referral override on {commission.id}",
+            check=False,
+        )
+        _approve_one(session, override, now, seen or _ApprovalRates())
+        made.append(override)
+    return made
+
+
+def _overrides_of(session: Session, commission_id: str) -> list[Commission]:
+    from alliance.crosspromo.referral_rules import MAX_LEVELS
+
+    keys = [_override_key(commission_id, level) for level in range(1, MAX_LEVELS + 1)]
+    return list(
+        session.scalars(
+            select(Commission)
+            .where(Commission.source_key.in_(keys))
+            .order_by(Commission.source_key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _follow_overrides(
+    session: Session, commission: Commission, value: Decimal, cumulative_key: str, reason: str
+) -> None:
+    """The recruit's approved commission fell to `value` (a refund): each override falls to
+    its percent of the new value, as it would have been computed on it; what was paid
+    already is taken back from the recruiter's next payout, like any refund after payout."""
+    for override in _overrides_of(session, commission.id):
+        percent = Decimal(str(override.rule.get("percent", "0")))
+        target = ZERO if value <= ZERO else round_money(value * percent / 100, override.currency)
+        _take_back(session, override, target, f"{override.id}:{cumulative_key}", reason)
+
+
+def _take_back(
+    session: Session, commission: Commission, target: Decimal, key: str, reason: str
+) -> bool:
+    """Bring an approved or paid commission down to `target` (never up): one entry in the
+    approved bucket, valued in the payout currency so that the booked value stays
+    round(target x rate). True if money moved."""
+    status = CommissionStatus(commission.status)
+    if status not in (CommissionStatus.approved, CommissionStatus.paid):
+        return False
+    current = commission_value(session, commission.id)
+    delta = target - current
+    if delta >= ZERO:
+        return False
+    full = target == ZERO
+    if status is CommissionStatus.paid:
+        entry_type = EntryType.adjustment
+    else:
+        entry_type = EntryType.reversal if full else EntryType.reduction
+    taken = None
+    if commission.payout_rate is not None and commission.payout_currency is not None:
+        booked = _booked_payout_value(session, commission)
+        if booked is not None:
+            worth = round_money(target * commission.payout_rate, commission.payout_currency)
+            taken = worth - booked
+    written = _append(
+        session, commission, Bucket.approved, entry_type, delta, key, reason, payout_amount=taken
+    )
+    if full:
+        _move(commission, CommissionStatus.reversed)
+    outbox.commission_refunded(session, commission, reversed=full, moved=written)
+    return written
 
 
 def decline(session: Session, conversion: Conversion, reason: str) -> Commission | None:
@@ -504,33 +638,25 @@ def apply_refund(
             outbox.commission_changed(session, "commission.reversed", commission)
             return RefundEffect(ZERO, ZERO, reversed=True)
         return RefundEffect(ZERO, current, reversed=False)
-    key = f"{commission.id}:refund:{_amount_key(cumulative_refunded)}"
+    refund_key = f"refund:{_amount_key(cumulative_refunded)}"
+    key = f"{commission.id}:{refund_key}"
     reason = f"refund, {cumulative_refunded} {conversion.currency} refunded in total"
     if status is CommissionStatus.pending:
-        bucket, entry_type = Bucket.pending, EntryType.reversal if full else EntryType.reduction
-    elif status is CommissionStatus.approved:
-        bucket, entry_type = Bucket.approved, EntryType.reversal if full else EntryType.reduction
+        entry_type = EntryType.reversal if full else EntryType.reduction
+        written = _append(session, commission, Bucket.pending, entry_type, delta, key, reason)
+        if full:
+            _move(commission, CommissionStatus.reversed)
+        outbox.commission_refunded(session, commission, reversed=full, moved=written)
     else:
-        # Paid already: the money left. A negative entry in approved is netted against the
-        # partner's next payout (the payout run never pays a negative total).
-        bucket, entry_type = Bucket.approved, EntryType.adjustment
-    taken = None
-    if bucket is Bucket.approved and commission.payout_rate is not None:
-        booked = _booked_payout_value(session, commission)
-        if booked is not None and commission.payout_currency is not None:
-            # Book the new value at the approval rate, less what is booked already, rather
-            # than convert this refund alone: the commission's payout-currency value stays
-            # round(value x rate) after any number of refunds (within half a minor unit, and
-            # exactly nothing after a full refund) instead of adding up each refund's
-            # rounding.
-            worth = round_money(target * commission.payout_rate, commission.payout_currency)
-            taken = worth - booked
-    written = _append(
-        session, commission, bucket, entry_type, delta, key, reason, payout_amount=taken
-    )
-    if full:
-        _move(commission, CommissionStatus.reversed)
-    outbox.commission_refunded(session, commission, reversed=full, moved=written)
+        # Approved: the payable money shrinks. Paid already: the money left, and a negative
+        # entry in approved is netted against the partner's next payout (the payout run never
+        # pays a negative total). Either way the payout-currency value is booked as the new
+        # value at the approval rate, less what is booked already, rather than this refund
+        # converted alone: it stays round(value x rate) after any number of refunds (exactly
+        # nothing after a full refund) instead of adding up each refund's rounding.
+        written = _take_back(session, commission, target, key, reason)
+        if written:
+            _follow_overrides(session, commission, target, refund_key, reason)
     return RefundEffect(delta if written else ZERO, target if written else current, full)
 
 

@@ -14,6 +14,12 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.referral_models import (
+    AccountFingerprint,
+    PartnerReferral,
+    RecruitCode,
+    ReferralTerms,
+)
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
 from alliance.mail.models import OutgoingMail
@@ -52,6 +58,7 @@ from alliance.reports.models import (
 from alliance.tracking.models import Click, Link
 
 __all__ = [
+    "AccountFingerprint",
     "Advertiser",
     "ApiKey",
     "Base",
@@ -86,11 +93,14 @@ __all__ = [
     "OutgoingMail",
     "Partner",
     "PartnerPostback",
+    "PartnerReferral",
     "Payout",
     "PayoutLine",
     "PayoutRun",
     "PayoutSettings",
     "Program",
+    "RecruitCode",
+    "ReferralTerms",
     "RefundRollup",
     "ReportChange",
     "RollupState",

@@ -105,7 +105,12 @@ def _route_batch(session: Session, now: datetime) -> Routed:
             data["sub_ids"] = subs.get(data.get("click_id") or "", dict.fromkeys(_SUBS))
         targets: list[tuple[str | None, str | None, OwnerKind, str]] = []
         advertiser_id = advertiser_of.get(event.program_id or "")
-        if advertiser_id and event.type not in PARTNER_ONLY_EVENTS:
+        # A network-funded referral override is the network's cost, not the advertiser's.
+        if (
+            advertiser_id
+            and event.type not in PARTNER_ONLY_EVENTS
+            and data.get("funded_by") != "network"
+        ):
             for endpoint in endpoints.get((OwnerKind.advertiser, advertiser_id), []):
                 if _receives(endpoint.event_types, endpoint.created_at, event):
                     targets.append((endpoint.id, None, OwnerKind.advertiser, advertiser_id))

@@ -153,6 +153,9 @@ def commission_data(
         "occurred_at": iso(commission.occurred_at),
         "approvable_at": iso(commission.approvable_at),
         "approved_at": iso(commission.approved_at),
+        # Referral overrides say who pays them; a network-funded one never reaches the
+        # advertiser (dispatch.py).
+        **({"funded_by": commission.funded_by} if commission.funded_by else {}),
         **extra,
     }
 
