@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from alliance.clock import as_utc
@@ -167,7 +178,13 @@ def _grouped(
     """Σ measures per (group key, *extra keys) over `grain`, in SQL."""
     c = grain.table.c
     keys = [c[d] for d in ([group_dim] if group_dim else []) + list(extra_keys)]
-    stmt = select(*keys, *(func.sum(c[m]) for m in grain.measures)).where(*where).group_by(*keys)
+    sums: list[Any] = [func.sum(c[m]) for m in grain.measures]
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL's SUM of a BIGINT is NUMERIC: a Decimal per value, then int() of it,
+        # for thousands of rows of 4 to 14 measures. Back to BIGINT in SQL, ints come as
+        # they are (micro-units: 9.2e12 currency units fit).
+        sums = [cast(s, BigInteger) for s in sums]
+    stmt = select(*keys, *sums).where(*where).group_by(*keys)
     found: dict[tuple[Any, ...], Counts] = {}
     width = len(keys)
     for row in session.execute(stmt):
