@@ -38,6 +38,8 @@ PREFIXES = {
     "invitation": "inv",
     "payout_run": "prn",
     "payout": "pay",
+    "contest": "cst",
+    "contest_entry": "ent",
 }
 
 

@@ -14,6 +14,7 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
 from alliance.mail.models import OutgoingMail
@@ -58,6 +59,10 @@ __all__ = [
     "Click",
     "Commission",
     "CommissionTerms",
+    "Contest",
+    "ContestDraw",
+    "ContestEntry",
+    "ContestPartner",
     "Conversion",
     "ConversionEvent",
     "Coupon",
