@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -159,7 +162,20 @@ def test_the_documented_example_draws_these_winners() -> None:
     assert draw.commitment(SEED) == (
         "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd"
     )
-    assert result.list_hash == hashlib.sha256(data).hexdigest()
+    assert (
+        result.list_hash
+        == hashlib.sha256(data).hexdigest()
+        == ("bb794b13ea6e1f82119466034ba93be3b99850f975ff341467c94da5f70b7669")
+    )
+    assert result.randomness == ("73a603f3a997ca607d2e85eb1b75142da8eb07772dac1fe10c5be4851e1ecbc4")
+    numbers = draw.stream(bytes.fromhex(result.randomness))
+    assert [next(numbers), next(numbers)] == [6784387342248646210, 15004642194765500621]
+    # r = 6784387342248646210 mod 8 = 2 -> entry …01 (running sums 1, 4); then of 5 tickets
+    # left, r = 15004642194765500621 mod 5 = 1 -> entry …02 (running sums 1, 2).
+    assert result.winners == (
+        "ent_00000000000000000000000001",
+        "ent_00000000000000000000000002",
+    )
     assert list(result.winners) == reference_draw(SEED.hex(), data, "drand 1234", 2)
     # Changing only the external value changes the randomness (and here the winners).
     _, other = draw.run_draw(SEED, tickets, "drand 1235", 2)
@@ -300,3 +316,18 @@ def test_uniform_below_covers_small_ranges_evenly() -> None:
     assert draw.uniform_below(numbers, 1) == 0
     with pytest.raises(DrawError):
         draw.uniform_below(numbers, 0)
+
+
+def test_the_python_in_the_docs_reruns_the_worked_example() -> None:
+    """docs/contests.md's re-run in Python is the algorithm, not a paraphrase of it."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "contests.md").read_text()
+    found = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert found is not None
+    namespace: dict[str, Any] = {}
+    exec(found.group(1), namespace)  # our own documentation, not input
+    tickets = [Ticket(i, w) for i, w in zip(_ids(5), [1, 3, 1, 2, 1], strict=True)]
+    data, result = draw.run_draw(SEED, tickets, "drand 1234", 2)
+    assert namespace["rerun"](SEED.hex(), data, "drand 1234", 2) == list(result.winners)
+    for seed in _seeds(50):
+        data, result = draw.run_draw(seed, tickets, "", 3)
+        assert namespace["rerun"](seed.hex(), data, "", 3) == list(result.winners)
