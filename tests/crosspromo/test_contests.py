@@ -361,3 +361,22 @@ def test_the_job_draws_closed_contests_that_need_no_one(setup: Setup) -> None:
         assert record.drawn_by == contests.JOB_ACTOR
         assert contests.draw_of(session, waits) is None
         assert plain not in set(contests.due_for_draw(session, close))
+
+
+def test_concurrent_entries_keep_one_per_mailbox_and_the_ip_limit(setup: Setup) -> None:
+    """Eight entrants at once: the contest lock makes the checks exact on both engines."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    contest_id = _create(setup, per_ip_limit=3)
+    spellings = [f"{'.'.join('samesame')}+{n}@gmail.com" for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        same_mailbox = list(
+            pool.map(
+                lambda pair: _enter(contest_id, pair[1], ip=f"m{pair[0]}"), enumerate(spellings)
+            )
+        )
+        same_ip = list(
+            pool.map(lambda n: _enter(contest_id, f"house{n}@example.com", ip="house"), range(8))
+        )
+    assert sorted(str(reason) for _, reason in same_mailbox) == ["None"] + ["duplicate"] * 7
+    assert sorted(str(reason) for _, reason in same_ip) == ["None"] * 3 + ["ip_limit"] * 5
