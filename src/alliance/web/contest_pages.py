@@ -1,6 +1,6 @@
 """The public side of a contest, for people without an account: the page with the rules, the
-commitment and the entry form; `POST /contests/{id}/entries` (the form, or JSON from a
-partner's own site); the verification link; and after the draw, the published values anyone
+commitment and the entry form; `POST /contests/{id}/entries` (the form, or JSON from an
+app or a server); the verification link; and after the draw, the published values anyone
 needs to re-run it (`draw.json`, `entries.csv`).
 
 The entry endpoint speaks two languages: a form post from the page (CSRF-checked like every
