@@ -309,6 +309,10 @@ from alliance.reports.cli import report_app  # noqa: E402 - sub-apps mount after
 
 app.add_typer(report_app, name="report")
 
+from alliance.crosspromo.contests_cli import contests_app  # noqa: E402
+
+app.add_typer(contests_app, name="contests")
+
 
 rollups_app = typer.Typer(
     help="Report rollups: rebuild them from the raw tables, or bring them up to date.",

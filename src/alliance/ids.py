@@ -41,6 +41,8 @@ PREFIXES = {
     "referral": "rfl",
     "referral_terms": "rft",
     "fingerprint": "fpr",
+    "contest": "cst",
+    "contest_entry": "ent",
 }
 
 

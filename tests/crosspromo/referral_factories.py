@@ -42,4 +42,3 @@ def recruited(
             ),
         )
     return Chain(w, w.partner_id, recruiter, top)
-

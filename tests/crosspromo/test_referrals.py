@@ -219,9 +219,7 @@ def test_one_recruiter_per_partner_and_no_loops() -> None:
     c = recruited(at=RECRUITED)
     with transaction() as session:
         # The same code again is the same referral; another recruiter is a conflict.
-        again = referrals.record(
-            session, c.recruit, referrals.recruit_code(session, c.recruiter)
-        )
+        again = referrals.record(session, c.recruit, referrals.recruit_code(session, c.recruiter))
         assert again.recruiter_id == c.recruiter
         with pytest.raises(Conflict):
             referrals.record(session, c.recruit, referrals.recruit_code(session, c.top))

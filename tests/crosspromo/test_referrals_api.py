@@ -46,9 +46,10 @@ def test_a_partner_recruits_through_its_code(http: httpx.Client, operator_key: s
     assert row["earned"] == []
     mine = expect(http.get(f"{API}/referrals/me", headers=auth(recruiter_key)), 200)
     assert (mine["recruits"], mine["active_recruits"]) == (1, 1)
-    assert expect(http.get(f"{API}/referrals/me", headers=auth(recruit_key)), 200)[
-        "recruiter_id"
-    ] == recruiter
+    assert (
+        expect(http.get(f"{API}/referrals/me", headers=auth(recruit_key)), 200)["recruiter_id"]
+        == recruiter
+    )
 
     # Somebody else sees neither the referral nor its id.
     _, stranger_key = make_partner(http, operator_key)
@@ -58,7 +59,7 @@ def test_a_partner_recruits_through_its_code(http: httpx.Client, operator_key: s
     assert seen["id"] == row["id"]
 
     # Recording a second recruiter for the same partner is a conflict.
-    other, other_key = make_partner(http, operator_key)
+    _, other_key = make_partner(http, operator_key)
     other_code = expect(http.get(f"{API}/referrals/me", headers=auth(other_key)), 200)["code"]
     clash = http.post(
         f"{API}/referrals",

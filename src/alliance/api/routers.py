@@ -13,6 +13,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import read_api as conversions
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
+    from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import referrals_api as referrals
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
@@ -40,5 +41,6 @@ def include_routers(app: FastAPI) -> None:
         exchange_rates,
         payouts,
         referrals,
+        contests,
     ):
         app.include_router(module.router)

@@ -58,18 +58,3 @@ class Fingerprint:
     ip_hash: str
     device_hash: str
 
-
-def normalise_email(address: str) -> str:
-    """One spelling per mailbox: trimmed, lower-case; for Gmail (and googlemail.com, the
-    same mailboxes) dots in the local part ignored; a `+tag` dropped everywhere (the
-    providers that deliver `name+tag@` to `name@` are most of them; a false match here only
-    costs a referral its override, and it is recorded with its reason)."""
-    text = address.strip().lower()
-    local, at, domain = text.rpartition("@")
-    if not at or not local:
-        return text
-    local = local.split("+", 1)[0]
-    if domain in ("gmail.com", "googlemail.com"):
-        domain = "gmail.com"
-        local = local.replace(".", "")
-    return f"{local}@{domain}"

@@ -24,6 +24,7 @@ from alliance.accounts.models import Partner
 from alliance.accounts.users import Membership, User
 from alliance.clock import as_utc, utcnow
 from alliance.commissions.models import Commission, CommissionKind
+from alliance.crosspromo import entrants
 from alliance.crosspromo import referral_rules as rules
 from alliance.crosspromo.referral_models import (
     AccountFingerprint,
@@ -128,7 +129,7 @@ def _emails(session: Session, partner_id: str) -> set[str]:
             .where(Membership.account_kind == "partner", Membership.account_id == partner_id)
         )
     )
-    return {rules.normalise_email(e) for e in found if e}
+    return set(entrants.email_keys(found))
 
 
 def _payout_account(session: Session, partner_id: str) -> str | None:
@@ -138,7 +139,8 @@ def _payout_account(session: Session, partner_id: str) -> str | None:
     if settings.iban:
         return f"iban:{settings.iban.upper()}"
     if settings.paypal_email:
-        return f"paypal:{rules.normalise_email(settings.paypal_email)}"
+        keys = entrants.email_keys([settings.paypal_email])
+        return f"paypal:{min(keys)}" if keys else None
     return None
 
 
@@ -154,6 +156,8 @@ def self_referral(
     it is, and what was compared (yes/no answers only, never an address or a hash)."""
     if recruit_id == recruiter_id:
         return RefusalReason.own_code, {"same_partner": True}
+    # The same mailbox however it is spelled (case, Gmail's dots, +tags): contests'
+    # normalisation (crosspromo/entrants.py).
     same_email = bool(_emails(session, recruit_id) & _emails(session, recruiter_id))
     same_account = same_payout_account(session, recruit_id, recruiter_id)
     same_device = False

@@ -14,6 +14,7 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.referral_models import (
     AccountFingerprint,
     PartnerReferral,
@@ -65,6 +66,10 @@ __all__ = [
     "Click",
     "Commission",
     "CommissionTerms",
+    "Contest",
+    "ContestDraw",
+    "ContestEntry",
+    "ContestPartner",
     "Conversion",
     "ConversionEvent",
     "Coupon",

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alliance.clock import utcnow
+from alliance.crosspromo.contests import draw_due_contests
 from alliance.db.engine import reading, transaction
 from alliance.ids import PREFIXES, new_id
 from alliance.jobs import tasks
@@ -83,6 +84,12 @@ TASKS: dict[str, Task] = {
             tasks.refresh_rollups,
             timedelta(0),
             "report rollups: new clicks, changed orders and customers",
+        ),
+        Task(
+            "draw_contests",
+            draw_due_contests,
+            timedelta(minutes=1),
+            "draw closed contests that need no external randomness value",
         ),
         Task(
             "purge_webhook_log",

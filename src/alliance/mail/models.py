@@ -27,6 +27,8 @@ class MailKind(enum.StrEnum):
     """The bank or PayPal confirmed the payout."""
     payout_failed = "payout_failed"
     """The payout bounced: why, and that the money is back in the balance."""
+    contest_verification = "contest_verification"
+    """A contest entrant confirms their address: the one-time link (crosspromo/contests.py)."""
 
 
 class MailState(enum.StrEnum):

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from alliance.web import advertiser, auth, operator, partner, reports, team
+    from alliance.web import advertiser, auth, contest_pages, operator, partner, reports, team
 
     return [
         auth.router,
@@ -15,4 +15,5 @@ def routers() -> list[APIRouter]:
         advertiser.router,
         partner.router,
         reports.router,
+        contest_pages.router,
     ]

@@ -1,7 +1,7 @@
 """partner referrals: recruit codes, referrals, override terms, sign-in fingerprints
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0017
 Create Date: 2026-11-22 04:00:00
 """
 
@@ -13,14 +13,15 @@ from alembic import op
 from alliance.db.base import UTCDateTime
 
 revision: str = "0019"
-down_revision: str | None = "0015"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("commissions") as batch:
-        batch.add_column(sa.Column("funded_by", sa.String(length=16), nullable=True))
+    # Plain ALTER TABLE (as 0013): a batch copy of commissions on SQLite would break the
+    # report triggers of 0009 that name it.
+    op.add_column("commissions", sa.Column("funded_by", sa.String(length=16), nullable=True))
     op.create_table(
         "recruit_codes",
         sa.Column("partner_id", sa.String(length=32), nullable=False),
@@ -104,5 +105,4 @@ def downgrade() -> None:
     )
     op.drop_table("partner_referrals")
     op.drop_table("recruit_codes")
-    with op.batch_alter_table("commissions") as batch:
-        batch.drop_column("funded_by")
+    op.execute("ALTER TABLE commissions DROP COLUMN funded_by")
