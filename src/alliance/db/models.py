@@ -14,6 +14,7 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
 from alliance.mail.models import OutgoingMail
@@ -54,6 +55,7 @@ from alliance.tracking.models import Click, Link
 __all__ = [
     "Advertiser",
     "ApiKey",
+    "AudienceSketch",
     "Base",
     "Click",
     "Commission",
