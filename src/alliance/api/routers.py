@@ -13,6 +13,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import read_api as conversions
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
+    from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
     from alliance.payouts import payouts_api as payouts
@@ -38,5 +39,6 @@ def include_routers(app: FastAPI) -> None:
         outbound_webhooks,
         exchange_rates,
         payouts,
+        audience_overlap,
     ):
         app.include_router(module.router)
