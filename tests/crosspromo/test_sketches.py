@@ -28,7 +28,7 @@ KEY_ID = key_fingerprint(KEY)
 HASH = visitor_hasher(KEY)
 
 hashes = st.sets(st.integers(min_value=0, max_value=HASH_SPACE - 1), max_size=120)
-small_k = st.integers(min_value=1, max_value=40)
+small_k = st.integers(min_value=3, max_value=40)
 
 
 def sketch_of(ids: list[str], k: int = SKETCH_K) -> Sketch:
@@ -135,6 +135,19 @@ def test_the_builder_ignores_order_repeats_and_batches(values: list[int], k: int
     assert builder.sketch() == expected
 
 
+@given(a=hashes, b=hashes, k=small_k)
+def test_the_overlap_reads_the_union_sketch(a: set[int], b: set[int], k: int) -> None:
+    """estimate_overlap finds the union's k-th value and shared count without merging;
+    it must say what the merged sketch says."""
+    left, right = Sketch.of_hashes(a, KEY_ID, k), Sketch.of_hashes(b, KEY_ID, k)
+    union = left.merge(right)
+    overlap = estimate_overlap(left, right)
+    assert overlap.union == union.distinct()
+    assert overlap.sample_size == len(union.values)
+    in_both = set(left.values) & set(right.values)
+    assert overlap.sample_shared == sum(1 for v in union.values if v in in_both)
+
+
 def test_sketches_of_different_keys_are_never_compared() -> None:
     theirs = Sketch.of_hashes([1, 2, 3], key_fingerprint(derive_sketch_key("elsewhere")))
     with pytest.raises(SketchError):
@@ -148,10 +161,17 @@ def test_different_k_merge_at_the_smaller_k() -> None:
     assert merged.k == 16 and merged.values == tuple(range(16))
 
 
+def test_k_below_3_is_refused() -> None:
+    with pytest.raises(SketchError):
+        SketchBuilder(KEY_ID, 2)
+    with pytest.raises(SketchError):
+        Sketch(2, KEY_ID, ())
+
+
 # --- bytes -----------------------------------------------------------------------------------
 
 
-@given(a=hashes, k=st.integers(min_value=1, max_value=200))
+@given(a=hashes, k=st.integers(min_value=3, max_value=200))
 def test_bytes_round_trip(a: set[int], k: int) -> None:
     sketch = Sketch.of_hashes(a, KEY_ID, k)
     data = sketch.to_bytes()
@@ -177,9 +197,10 @@ def test_a_full_sketch_is_32_kib() -> None:
         + (5).to_bytes(8, "little")
         + (3).to_bytes(8, "little"),
         # more values than k
-        b"AKMV\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"
-        + (3).to_bytes(8, "little")
-        + (5).to_bytes(8, "little"),
+        b"AKMV\x01\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x04"
+        + b"".join(n.to_bytes(8, "little") for n in (1, 2, 3, 4)),
+        # k below 3
+        b"AKMV\x01\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00",
     ],
 )
 def test_bytes_that_are_not_a_sketch_are_refused(data: bytes) -> None:

@@ -31,19 +31,21 @@ corrected). The overlap is `J x N_union`; `X` (which visitors were sampled) is i
 from __future__ import annotations
 
 import hashlib
-import heapq
 import hmac
 import math
+import operator
 import struct
 import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import pairwise
 
 # Values kept per sketch. The relative standard error of a count is ~1/sqrt(k) (1.6% at
 # 4096), and a sketch is 32 KiB: one row per partner, read whole for every comparison.
 SKETCH_K = 4096
+# The KMV count's variance N(N-k+1)/(k-2) needs k >= 3.
+MIN_K = 3
 # Standard errors either side of an estimate in the reported bounds ("2 sigma", ~95.4%).
 Z_2SIGMA = 2.0
 
@@ -152,8 +154,8 @@ class Sketch:
     values: tuple[int, ...]  # ascending, distinct, at most k
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise SketchError("k must be at least 1")
+        if self.k < MIN_K:
+            raise SketchError(f"k must be at least {MIN_K}")
         if len(self.values) > self.k:
             raise SketchError(f"a sketch of k={self.k} holds {len(self.values)} values")
 
@@ -176,21 +178,15 @@ class Sketch:
         """How many distinct visitors the audience has."""
         if self.is_exact:
             return Estimate.exactly(float(len(self.values)))
-        u = (self.values[-1] + 1) / HASH_SPACE  # the k-th smallest as a fraction in (0, 1]
-        value = (self.k - 1) / u
-        spread = z * kmv_standard_error(value, self.k)
-        # At least k distinct visitors were seen; whatever the error says, never fewer.
-        return Estimate(value, max(float(self.k), value - spread), value + spread, False)
+        return _kmv_count(self.k, self.values[-1], z)
 
     def merge(self, other: Sketch) -> Sketch:
         """The sketch of the union of both audiences (k is the smaller of the two)."""
-        if self.key_id != other.key_id:
-            raise SketchError("the sketches were made with different keys")
+        _same_key(self, other)
         k = min(self.k, other.k)
-        union = set(self.values[:k])
-        union.update(other.values[:k])
-        kept = sorted(union) if len(union) <= k else heapq.nsmallest(k, union)
-        return Sketch(k, self.key_id, tuple(kept))
+        # Two ascending runs: sorted() merges them in linear time; dict drops the repeats.
+        merged = dict.fromkeys(sorted(self.values[:k] + other.values[:k]))
+        return Sketch(k, self.key_id, tuple(merged)[:k])
 
     def to_bytes(self) -> bytes:
         packed = array(_U64, self.values)
@@ -213,7 +209,7 @@ class Sketch:
         if sys.byteorder != "little":
             packed.byteswap()
         values = tuple(packed)
-        if any(a >= b for a, b in pairwise(values)):
+        if not all(map(operator.lt, values, values[1:])):
             raise SketchError("sketch values are not strictly ascending")
         return cls(k, key_id, values)
 
@@ -226,8 +222,8 @@ class SketchBuilder:
     O(k) however many clicks stream through and most hashes cost one comparison."""
 
     def __init__(self, key_id: int, k: int = SKETCH_K) -> None:
-        if k < 1:
-            raise SketchError("k must be at least 1")
+        if k < MIN_K:
+            raise SketchError(f"k must be at least {MIN_K}")
         self.k = k
         self.key_id = key_id
         self._kept: list[int] = []  # ascending
@@ -251,7 +247,7 @@ class SketchBuilder:
         values.update(self._pending)
         self._pending.clear()
         if len(values) >= self.k:
-            self._kept = heapq.nsmallest(self.k, values)
+            self._kept = sorted(values)[: self.k]  # C sort: faster than nsmallest at this size
             self._bound = self._kept[-1]  # equal to it is a duplicate; above it never enters
         else:
             self._kept = sorted(values)
@@ -280,30 +276,72 @@ class Overlap:
     sample_shared: int
 
 
+def _same_key(a: Sketch, b: Sketch) -> None:
+    if a.key_id != b.key_id:
+        raise SketchError("the sketches were made with different keys")
+
+
+def _kmv_count(k: int, kth_smallest: int, z: float) -> Estimate:
+    """The KMV count (k - 1) / u from the k-th smallest hash, with z-sigma bounds."""
+    u = (kth_smallest + 1) / HASH_SPACE  # as a fraction of the hash space, in (0, 1]
+    value = (k - 1) / u
+    spread = z * kmv_standard_error(value, k)
+    # At least k distinct visitors were seen; whatever the error says, never fewer.
+    return Estimate(value, max(float(k), value - spread), value + spread, False)
+
+
+@dataclass(frozen=True, slots=True)
+class _UnionSample:
+    k: int
+    size: int  # values of the union's sketch: k, or every value when the union is exact
+    kth_smallest: int | None  # the union's k-th smallest hash; None when exact
+    shared: int  # how many of them are in both audiences
+
+
+def _union_sample(a: Sketch, b: Sketch) -> _UnionSample:
+    """What the merged sketch of a and b would say, without building it: its k-th smallest
+    value and how many of its values are in both sketches (which is exactly "in both
+    audiences", see the module docstring). ~0.4 ms at k = 4096, a fifth of a merge."""
+    _same_key(a, b)
+    k = min(a.k, b.k)
+    left, right = a.values[:k], b.values[:k]
+    common = sorted(set(left).intersection(right))
+    distinct = len(left) + len(right) - len(common)
+    if distinct < k:
+        return _UnionSample(k, distinct, None, len(common))
+    merged = sorted(left + right)  # two ascending runs: a linear merge; common values twice
+    # The first position at which k distinct values lie at or below the value there.
+    lo, hi = k - 1, len(merged) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        at = merged[mid]
+        if bisect_right(left, at) + bisect_right(right, at) - bisect_right(common, at) >= k:
+            hi = mid
+        else:
+            lo = mid + 1
+    kth = merged[lo]
+    return _UnionSample(k, k, kth, bisect_right(common, kth))
+
+
 def estimate_overlap(a: Sketch, b: Sketch, z: float = Z_2SIGMA) -> Overlap:
     """Shared visitors and Jaccard of two audiences, with z-sigma bounds."""
-    union_sketch = a.merge(b)
-    k = union_sketch.k
-    in_a = set(a.values[:k])
-    in_b = set(b.values[:k])
-    sample = union_sketch.values
-    sample_shared = sum(1 for v in sample if v in in_a and v in in_b)
+    sample = _union_sample(a, b)
+    sample_shared = sample.shared
     audience, other = a.distinct(z), b.distinct(z)
-    union = union_sketch.distinct(z)
-    if union_sketch.is_exact:
+    if sample.kth_smallest is None:
         # Both audiences were held whole (exact below k): nothing is estimated.
-        jaccard = sample_shared / len(sample) if sample else 0.0
+        jaccard = sample_shared / sample.size if sample.size else 0.0
         return Overlap(
             audience,
             other,
-            union,
+            Estimate.exactly(float(sample.size)),
             Estimate.exactly(float(sample_shared)),
             Estimate.exactly(jaccard),
-            len(sample),
+            sample.size,
             sample_shared,
         )
-
-    n = len(sample)
+    union = _kmv_count(sample.k, sample.kth_smallest, z)
+    n = sample.size
     share = sample_shared / n
     j_low, j_high = wilson_interval(sample_shared, n, z, population=union.value)
     shared_value = share * union.value
