@@ -642,6 +642,100 @@ def mail_send() -> None:
         raise typer.Exit(1)
 
 
+crosspromo_app = typer.Typer(
+    help="Cross-promotion between partners: audience sketches and overlap.",
+    no_args_is_help=True,
+)
+app.add_typer(crosspromo_app, name="crosspromo")
+sketches_app = typer.Typer(
+    help="Audience sketches (docs/audience-overlap.md).", no_args_is_help=True
+)
+crosspromo_app.add_typer(sketches_app, name="sketches")
+
+
+@sketches_app.command("refresh")
+def sketches_refresh(
+    window_days: int = typer.Option(
+        None,
+        min=1,
+        max=3650,
+        help="Days of clicks (default ALLIANCE_CROSSPROMO_SKETCH_WINDOW_DAYS)",
+    ),
+    partner: list[str] = typer.Option(None, "--partner", help="Only these partners (repeatable)"),
+) -> None:
+    """Rebuild audience sketches from the valid clicks of the window (the daily job's work)."""
+    from alliance.crosspromo.overlap import refresh_sketches
+    from alliance.errors import AllianceError
+
+    try:
+        done = refresh_sketches(window_days=window_days, partner_ids=partner or None)
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"[green]refreshed[/] {done.partners:,} partners' sketches over {done.window_days} days "
+        f"from {done.clicks_read:,} clicks in {done.seconds:.1f} s"
+    )
+
+
+@crosspromo_app.command("overlap")
+def crosspromo_overlap(
+    partner_id: str = typer.Argument(..., help="A partner (ptn_...)"),
+    other_partner_id: str = typer.Argument(
+        None, help="The other partner; without it, the partners sharing the most visitors"
+    ),
+    window_days: int = typer.Option(None, min=1, max=3650, help="Days of clicks"),
+    limit: int = typer.Option(10, min=1, max=100, help="How many partners without OTHER"),
+    csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
+) -> None:
+    """How many visitors two partners share (estimates with 95% bounds; counts under 50 are
+    shown as "< 50", as in the API)."""
+    from rich.table import Table
+
+    from alliance.crosspromo import overlap
+    from alliance.crosspromo.overlap_api import CSV_COLUMNS
+    from alliance.db.engine import reading
+    from alliance.errors import AllianceError
+    from alliance.reports.export import to_csv
+
+    try:
+        days = overlap.check_window(window_days)
+        with reading() as session:
+            if other_partner_id:
+                pairs = [overlap.pair_overlap(session, partner_id, other_partner_id, days)]
+            else:
+                pairs = overlap.top_overlaps(session, partner_id, days, limit=limit)
+    except AllianceError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from None
+    rows = [overlap.present(pair) for pair in pairs]
+    for row in rows:
+        row["computed_at"] = row["computed_at"].isoformat()
+    if csv:
+        typer.echo(to_csv(CSV_COLUMNS, rows), nl=False)
+        return
+    if not rows:
+        console.print(
+            f"no partner shares {overlap.SUPPRESS_BELOW} or more visitors with {partner_id}"
+        )
+        return
+    if other_partner_id:
+        table = Table(title=f"audience overlap, {days} days")
+        table.add_column("")
+        table.add_column("value")
+        for column in CSV_COLUMNS:
+            table.add_row(column, str(rows[0][column]))
+    else:
+        table = Table(title=f"partners sharing the most visitors with {partner_id}, {days} days")
+        for column in ("other_partner_id", "other_audience", "shared", "95% bounds", "jaccard"):
+            table.add_column(column)
+        for row in rows:
+            bounds = f"{row['shared_low']} - {row['shared_high']}"
+            cells = (row["other_partner_id"], row["other_audience"], row["shared"], bounds)
+            table.add_row(*(str(cell) for cell in (*cells, row["jaccard"])))
+    console.print(table)
+
+
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")
 app.add_typer(jobs_app, name="jobs")
 

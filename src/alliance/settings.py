@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # (converted to its payout currency at the run day's ECB rate).
     payout_default_threshold_eur: Decimal = Field(default=Decimal(50), ge=0)
 
+    # Cross-promotion (docs/audience-overlap.md): days of valid clicks an audience sketch
+    # covers (a rolling window ending when the refresh_audience_sketches job runs).
+    crosspromo_sketch_window_days: int = Field(default=90, ge=1, le=3650)
+
     @model_validator(mode="after")
     def _ensure_secret_key(self) -> Settings:
         if not self.secret_key:

@@ -14,6 +14,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.crosspromo import contests_api as contests
+    from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.crosspromo import referrals_api as referrals
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
@@ -42,5 +43,6 @@ def include_routers(app: FastAPI) -> None:
         payouts,
         referrals,
         contests,
+        audience_overlap,
     ):
         app.include_router(module.router)

@@ -57,4 +57,3 @@ class Fingerprint:
 
     ip_hash: str
     device_hash: str
-

@@ -15,6 +15,7 @@ from alliance.conversions.models import (
     WebhookIntegration,
 )
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
+from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.crosspromo.referral_models import (
     AccountFingerprint,
     PartnerReferral,
@@ -62,6 +63,7 @@ __all__ = [
     "AccountFingerprint",
     "Advertiser",
     "ApiKey",
+    "AudienceSketch",
     "Base",
     "Click",
     "Commission",

@@ -97,6 +97,12 @@ TASKS: dict[str, Task] = {
             timedelta(days=1),
             "forget delivered and dead deliveries past the retention",
         ),
+        Task(
+            "refresh_audience_sketches",
+            tasks.refresh_audience_sketches,
+            timedelta(days=1),
+            "audience sketches of every partner, for audience overlap",
+        ),
     )
 }
 

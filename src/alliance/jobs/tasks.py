@@ -154,3 +154,11 @@ def apply_queued_validations(now: datetime, _last: dict[str, Any] | None) -> dic
     from alliance.conversions.validation import apply_queued
 
     return dict(apply_queued(now))
+
+
+def refresh_audience_sketches(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Rebuild every partner's audience sketch over the rolling window of valid clicks
+    (ALLIANCE_CROSSPROMO_SKETCH_WINDOW_DAYS; docs/audience-overlap.md)."""
+    from alliance.crosspromo.overlap import refresh_sketches
+
+    return refresh_sketches(now=now).as_result()

@@ -2,7 +2,7 @@
 its status or refusal reason, and the published record of each draw
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from alliance.db.base import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
