@@ -41,6 +41,7 @@ PREFIXES = {
     "referral": "rfl",
     "referral_terms": "rft",
     "fingerprint": "fpr",
+    "partner_application": "app",
     "contest": "cst",
     "contest_entry": "ent",
 }

@@ -86,3 +86,36 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="default")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApplicationStatus(enum.StrEnum):
+    pending = "pending"  # waiting for the operator
+    approved = "approved"  # the partner account exists (partner_id) and its owner is invited
+    rejected = "rejected"  # with the operator's reason
+
+
+class PartnerApplication(Base):
+    """A would-be partner's sign-up from the public /join page, for the operator to approve:
+    the profile as given, the recruit code it came with, and the hashed (IP, device) pair it
+    was sent from (what the self-referral check compares; never the raw values)."""
+
+    __tablename__ = "partner_applications"
+    __table_args__ = (Index(None, "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    type: Mapped[str] = mapped_column(String(16))  # PartnerType
+    country: Mapped[str] = mapped_column(String(2))
+    payout_currency: Mapped[str] = mapped_column(String(3))
+    website: Mapped[str | None] = mapped_column(String(2048))
+    audience: Mapped[str] = mapped_column(String(2000), default="")
+    recruit_code: Mapped[str | None] = mapped_column(String(16))
+    ip_hash: Mapped[str] = mapped_column(String(32))
+    device_hash: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=ApplicationStatus.pending)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    partner_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

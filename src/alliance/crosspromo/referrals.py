@@ -11,19 +11,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alliance.accounts.models import Partner
 from alliance.accounts.users import Membership, User
 from alliance.clock import as_utc, utcnow
-from alliance.commissions.models import Commission, CommissionKind
+from alliance.commissions.models import Commission, CommissionKind, LedgerEntry
 from alliance.crosspromo import entrants
 from alliance.crosspromo import referral_rules as rules
 from alliance.crosspromo.referral_models import (
@@ -40,6 +42,8 @@ from alliance.ids import PREFIXES, new_id
 from alliance.money import round_money
 from alliance.payouts.models import PayoutSettings
 from alliance.programs.models import Program
+from alliance.settings import get_settings
+from alliance.tracking.visitor import hash_ip
 
 NETWORK = "network"
 # Crockford base32 without look-alikes: codes are typed from printed material too.
@@ -87,6 +91,21 @@ def device_hash(secret_key: str, user_agent: str) -> str:
     """Keyed hash of the user agent (the IP's twin in tracking.visitor.hash_ip)."""
     mac = hmac.new(f"{secret_key}:device".encode(), user_agent.encode(), hashlib.sha256)
     return mac.hexdigest()[:32]
+
+
+def fingerprint_of(ip: str, user_agent: str) -> rules.Fingerprint:
+    """The hashed (IP, device) pair of a request: what sign-in and sign-up compare."""
+    key = get_settings().secret_key
+    return rules.Fingerprint(hash_ip(key, ip), device_hash(key, user_agent[:512]))
+
+
+def note_sign_ins(
+    session: Session, memberships: Iterable[Membership], fingerprint: rules.Fingerprint
+) -> None:
+    """After a successful sign-in: the pair, for every partner account of the person."""
+    for membership in memberships:
+        if membership.account_kind == "partner":
+            note_sign_in(session, membership.account_id, fingerprint)
 
 
 def note_sign_in(session: Session, partner_id: str, fingerprint: rules.Fingerprint) -> None:
@@ -416,3 +435,38 @@ def override_shares(
             break
         recruit, link = recruiter, above
     return shares
+
+
+def earned(
+    session: Session, rows: Sequence[PartnerReferral]
+) -> dict[str, list[tuple[str, Decimal]]]:
+    """Per referral: Σ the current ledger values of the recruiter's overrides on its
+    recruit's commissions, per currency (one query for all the rows' recruiters)."""
+    recruiters = {row.recruiter_id for row in rows}
+    if not recruiters:
+        return {}
+    sums: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    found = session.execute(
+        select(
+            Commission.partner_id,
+            Commission.rule,
+            Commission.currency,
+            func.sum(LedgerEntry.amount),
+        )
+        .join(LedgerEntry, LedgerEntry.commission_id == Commission.id)
+        .where(
+            Commission.kind == CommissionKind.referral.value,
+            Commission.partner_id.in_(recruiters),
+        )
+        # By the primary key alone: PostgreSQL cannot group a JSON column, and the other
+        # columns depend on the key.
+        .group_by(Commission.id)
+    )
+    for recruiter, rule, currency, value in found:
+        sums[(recruiter, str((rule or {}).get("recruit_id")), currency)] += value or 0
+    result: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    for row in rows:
+        for (recruiter, recruit, currency), value in sorted(sums.items()):
+            if recruiter == row.recruiter_id and recruit == row.recruit_id:
+                result[row.id].append((currency, round_money(value, currency)))
+    return result

@@ -6,9 +6,7 @@ program's terms (it funds them when it says so)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
@@ -22,7 +20,6 @@ from alliance.api.deps import Anyone, OperatorOnly, PartnerOnly, ReadDB, require
 from alliance.api.fields import PartnerId, amount_text
 from alliance.api.pagination import Page, PageQuery, fetch_page
 from alliance.api.scoping import get_visible, visible_programs
-from alliance.commissions.models import Commission, CommissionKind, LedgerEntry
 from alliance.crosspromo import referrals
 from alliance.crosspromo.referral_models import (
     Funding,
@@ -107,36 +104,10 @@ def _visible(caller: Principal) -> ColumnElement[bool]:
 
 
 def _earned(session: Session, rows: list[PartnerReferral]) -> dict[str, list[Earned]]:
-    """Per referral: Σ the ledger values of the recruiter's overrides on its recruit's
-    commissions, per currency (one query for the page)."""
-    recruiters = {row.recruiter_id for row in rows}
-    if not recruiters:
-        return {}
-    sums: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    found = session.execute(
-        select(
-            Commission.partner_id,
-            Commission.rule,
-            Commission.currency,
-            func.sum(LedgerEntry.amount),
-        )
-        .join(LedgerEntry, LedgerEntry.commission_id == Commission.id)
-        .where(
-            Commission.kind == CommissionKind.referral.value,
-            Commission.partner_id.in_(recruiters),
-        )
-        .group_by(Commission.id, Commission.partner_id, Commission.rule, Commission.currency)
-    )
-    for recruiter, rule, currency, value in found:
-        sums[(recruiter, str((rule or {}).get("recruit_id")), currency)] += value or 0
-    result: dict[str, list[Earned]] = defaultdict(list)
-    for row in rows:
-        for (recruiter, recruit, currency), value in sorted(sums.items()):
-            if recruiter == row.recruiter_id and recruit == row.recruit_id:
-                result[row.id].append(
-                    Earned(currency=currency, amount=amount_text(value, currency))
-                )
-    return result
+    return {
+        referral_id: [Earned(currency=c, amount=amount_text(v, c)) for c, v in sums]
+        for referral_id, sums in referrals.earned(session, rows).items()
+    }
 
 
 def _out(row: PartnerReferral, earned: dict[str, list[Earned]]) -> ReferralOut:

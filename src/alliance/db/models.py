@@ -1,6 +1,6 @@
 """Imports every model so that Base.metadata is complete (Alembic, tests)."""
 
-from alliance.accounts.models import Advertiser, ApiKey, Operator, Partner
+from alliance.accounts.models import Advertiser, ApiKey, Operator, Partner, PartnerApplication
 from alliance.accounts.users import Invitation, LoginFailure, Membership, User
 from alliance.api.idempotency_models import IdempotencyKey
 from alliance.commissions.models import Commission, LedgerEntry
@@ -99,6 +99,7 @@ __all__ = [
     "OrderValidationRow",
     "OutgoingMail",
     "Partner",
+    "PartnerApplication",
     "PartnerPostback",
     "PartnerReferral",
     "Payout",

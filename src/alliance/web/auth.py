@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alliance.accounts import people
 from alliance.accounts.users import Invitation
+from alliance.crosspromo import referrals
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, Forbidden
 from alliance.settings import get_settings
@@ -24,7 +25,8 @@ Text = Annotated[str, Form(max_length=1024)]
 OptionalText = Annotated[str, Form(max_length=1024)]
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
+    """The caller's IP, through trusted proxies when the settings say so."""
     peer = request.client.host if request.client else None
     forwarded = [v.encode("latin-1") for v in request.headers.getlist("x-forwarded-for")]
     return client_ip(peer, forwarded, trust_forwarded_for=get_settings().trust_forwarded_for)
@@ -54,13 +56,21 @@ def login(
     try:
         with transaction() as session:
             try:
-                result = people.sign_in(session, email, password, _client(request))
+                result = people.sign_in(session, email, password, client_address(request))
             except people.WrongCredentials:
                 failed = True
             else:
                 failed = False
                 user_id = result.user.id
                 memberships = [m.id for m in result.memberships]
+                # Where partners sign in from tells a self-referral later (crosspromo).
+                referrals.note_sign_ins(
+                    session,
+                    result.memberships,
+                    referrals.fingerprint_of(
+                        client_address(request), request.headers.get("user-agent", "")
+                    ),
+                )
     except people.TooManyAttempts as exc:
         context["error"] = ngettext(
             "Too many failed sign-ins. Wait a few minutes and try again (in %(num)s second).",

@@ -23,13 +23,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alliance.accounts import applications as partner_applications
 from alliance.accounts.models import Advertiser, Partner
 from alliance.accounts.people import account_name
 from alliance.clock import as_utc, utcnow
 from alliance.conversions import api as inbound_api
 from alliance.conversions.models import InboundEvent, InboundStatus
+from alliance.crosspromo import referrals
 from alliance.db.engine import reading, transaction
-from alliance.errors import InvalidInput, NotFound
+from alliance.errors import AllianceError, InvalidInput, NotFound
 from alliance.notifications import service as notifications
 from alliance.notifications.models import (
     DeliveryState,
@@ -277,7 +279,12 @@ def review(request: Request, viewer: OperatorPage) -> Response:
         deliveries, deliveries_total = dead_deliveries(session)
         rejected = rejected_groups(session, now)
         signals = partner_signals(session, now)
+        signups = [
+            (a, _recruiter_of(session, a.recruit_code))
+            for a in partner_applications.pending(session)
+        ]
     context: dict[str, Any] = {
+        "signups": signups,
         "applications": applications,
         "applications_total": applications_total,
         "deliveries": deliveries,
@@ -294,7 +301,11 @@ def review(request: Request, viewer: OperatorPage) -> Response:
             "refund_rate": REFUND_RATE_LIMIT,
             "refund_min_orders": REFUND_RATE_MIN_ORDERS,
         },
-        "queue_size": applications_total + deliveries_total + len(rejected) + len(signals),
+        "queue_size": applications_total
+        + deliveries_total
+        + len(rejected)
+        + len(signals)
+        + len(signups),
     }
     return render(request, "operator/review.html", context)
 
@@ -331,6 +342,44 @@ def decide(
         who = partner.name if partner else enrollment.partner_id
         where = program.name if program else enrollment.program_id
     return _back(f"{who} {target.value} in {where}.")
+
+
+def _recruiter_of(session: Session, code: str | None) -> str | None:
+    if not code:
+        return None
+    recruiter = referrals.recruiter_of_code(session, code)
+    partner = session.get(Partner, recruiter) if recruiter else None
+    return partner.name if partner else None
+
+
+@router.post("/operator/review/signups/{application_id}/{action}")
+def decide_signup(
+    viewer: OperatorAction,
+    application_id: str,
+    action: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A partner sign-up from /join: approve (the account, the owner's invitation, the
+    referral) or reject with a reason."""
+    if action not in ("approve", "reject"):
+        raise NotFound("no such action", field="action")
+    try:
+        with transaction() as session:
+            if action == "approve":
+                done = partner_applications.approve(session, application_id, viewer.user_id)
+                message = _(
+                    "Partner %(id)s created; the invitation was mailed.", id=done.partner_id
+                )
+                if done.referral_status == "refused":
+                    message += " " + _("Its recruit code was a self-referral: it earns nothing.")
+            else:
+                partner_applications.reject(session, application_id, viewer.user_id, reason)
+                message = _("Application rejected.")
+    except AllianceError as exc:
+        if exc.status == 404:
+            raise
+        return _back(exc.detail, "error")
+    return _back(message)
 
 
 @router.post("/operator/review/deliveries/{delivery_id}/retry")

@@ -6,7 +6,16 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from alliance.web import advertiser, auth, contest_pages, operator, partner, reports, team
+    from alliance.web import (
+        advertiser,
+        auth,
+        contest_pages,
+        join_pages,
+        operator,
+        partner,
+        reports,
+        team,
+    )
 
     return [
         auth.router,
@@ -16,4 +25,5 @@ def routers() -> list[APIRouter]:
         partner.router,
         reports.router,
         contest_pages.router,
+        join_pages.router,
     ]

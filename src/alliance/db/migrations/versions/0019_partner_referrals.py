@@ -1,4 +1,5 @@
-"""partner referrals: recruit codes, referrals, override terms, sign-in fingerprints
+"""partner referrals: recruit codes, referrals, override terms, sign-in fingerprints,
+partner applications from the public sign-up page
 
 Revision ID: 0019
 Revises: 0017
@@ -95,9 +96,44 @@ def upgrade() -> None:
             name=op.f("uq_account_fingerprints_partner_id_ip_hash_device_hash"),
         ),
     )
+    op.create_table(
+        "partner_applications",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("payout_currency", sa.String(length=3), nullable=False),
+        sa.Column("website", sa.String(length=2048), nullable=True),
+        sa.Column("audience", sa.String(length=2000), nullable=False),
+        sa.Column("recruit_code", sa.String(length=16), nullable=True),
+        sa.Column("ip_hash", sa.String(length=32), nullable=False),
+        sa.Column("device_hash", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("partner_id", sa.String(length=32), nullable=True),
+        sa.Column("decided_by", sa.String(length=32), nullable=True),
+        sa.Column("decided_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"],
+            ["partners.id"],
+            name=op.f("fk_partner_applications_partner_id_partners"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_partner_applications")),
+    )
+    op.create_index(
+        op.f("ix_partner_applications_status_created_at"),
+        "partner_applications",
+        ["status", "created_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        op.f("ix_partner_applications_status_created_at"), table_name="partner_applications"
+    )
+    op.drop_table("partner_applications")
     op.drop_table("account_fingerprints")
     op.drop_table("referral_terms")
     op.drop_index(
