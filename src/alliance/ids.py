@@ -38,6 +38,7 @@ PREFIXES = {
     "invitation": "inv",
     "payout_run": "prn",
     "payout": "pay",
+    "variant": "var",  # a landing variant of a link (crosspromo/variant_models.py)
 }
 
 

@@ -14,6 +14,7 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.variant_models import LinkVariant
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
 from alliance.mail.models import OutgoingMail
@@ -76,6 +77,7 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "Link",
+    "LinkVariant",
     "LoginFailure",
     "Membership",
     "NetworkProfile",
