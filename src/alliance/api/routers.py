@@ -13,6 +13,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import read_api as conversions
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
+    from alliance.crosspromo import variants_api as link_variants
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
     from alliance.payouts import payouts_api as payouts
@@ -29,6 +30,7 @@ def include_routers(app: FastAPI) -> None:
         creatives,
         product_feeds,
         links,
+        link_variants,
         conversions,
         commissions,
         inbound_events,
