@@ -1,6 +1,6 @@
 """Micro-benchmark of landing variants on the redirect (docs/link-variants.md, ADR 0018).
 
-    .venv/bin/python bench/link_variants.py [--requests N] [--repeats N]
+    .venv/bin/python bench/link_variants.py [--requests N] [--repeats N] [--src DIR]
 
 No server, no database: the `/c/` ASGI handler is called in-process with a link cache and a
 click writer that answer at once, so what is timed is the handler's own CPU per request
@@ -11,6 +11,10 @@ click writer that answer at once, so what is timed is the handler's own CPU per 
   * handler, variants: a link with an A/B split, and one with country + device + new/returning
     conditions (the country and the device then looked up in the request);
   * choose_variant alone, for tables of 2, 5 and 20 variants.
+
+`--src` imports Alliance from another source tree (say `git archive main src | tar -x -C
+/tmp/before`), so the fast path can be timed before and after a change on the same machine
+in the same minutes; a tree without variants times the first case only.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+_SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv else str(ROOT / "src")
+sys.path.insert(0, _SRC)
 
 from alliance.programs.models import Program  # noqa: E402
 from alliance.settings import Settings  # noqa: E402
@@ -147,8 +152,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--src", default=_SRC, help="the source tree to import (read above)")
     args = parser.parse_args()
     visitor.warm_up()
+    print(f"alliance from {Path(visitor.__file__).parents[2]}")
 
     cases: list[tuple[str, list[dict[str, Any]] | None]] = [("handler, no variants", None)]
     try:

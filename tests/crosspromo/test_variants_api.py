@@ -135,6 +135,7 @@ def test_others_see_a_foreign_link_as_missing(http: httpx.Client, operator_key: 
         ({"landing_url": "https://shop.example/", "colour": "red"}, "colour"),
         ({"creative_id": "crv_01JD0000000000000000000000"}, "creative_id"),
         ({"creative_id": "not-an-id"}, "creative_id"),
+        ({"creative_id": "crv_\u0000"}, "creative_id"),
     ],
 )
 def test_bad_variants_are_refused_naming_the_field(
@@ -231,3 +232,17 @@ def test_a_partner_no_longer_approved_cannot_add_variants(
         headers=auth(shop.partner_key),
     )
     refused(answer, 403, "link_id")
+
+
+def test_junk_in_paths_is_a_404_problem(http: httpx.Client, operator_key: str) -> None:
+    shop = make_shop(http, operator_key)
+    variant = add_variant(http, shop, landing_url="https://shop.example/a")
+    mine = auth(shop.partner_key)
+    for junk in ("%FF", "%00", "var_%00", "x" * 300):
+        for path in (f"{API}/links/{junk}/variants", f"{variants_url(shop)}/{junk}"):
+            answer = http.get(path, headers=mine)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+        answer = http.patch(f"{variants_url(shop)}/{junk}", json={"weight": 2}, headers=mine)
+        assert answer.status_code == 404
+    assert expect(http.get(f"{variants_url(shop)}/{variant}", headers=mine), 200)["weight"] == 1

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from alliance.api.fields import is_public_id
 from alliance.clock import utcnow
 from alliance.conversions.models import Conversion, ConversionKind, ConversionStatus
 from alliance.crosspromo.variant_models import LinkVariant
@@ -71,9 +72,11 @@ def live_variants(session: Session, link_id: str) -> list[LinkVariant]:
 
 def get_variant(session: Session, link: Link, variant_id: str) -> LinkVariant:
     """A live variant of this link; 404 for anything else (another link's, deleted, made up)."""
+    if not is_public_id(variant_id, PREFIXES["variant"]):  # junk never reaches the database
+        raise NotFound(f"no variant {variant_id[:40]!r} on link {link.id}")
     row = session.scalars(
         select(LinkVariant).where(
-            LinkVariant.id == variant_id[:40],
+            LinkVariant.id == variant_id,
             LinkVariant.link_id == link.id,
             LinkVariant.deleted_at.is_(None),
         )
@@ -94,7 +97,12 @@ def _check_target(session: Session, program: Program, terms: VariantTerms) -> No
     if terms.landing_url is not None:
         creatives.check_landing(creatives.redirect_view(program), terms.landing_url, "landing_url")
         return
-    creative = session.get(Creative, terms.creative_id)
+    creative_id = terms.creative_id or ""
+    creative = (
+        session.get(Creative, creative_id)
+        if is_public_id(creative_id, creatives.CREATIVE_PREFIX)
+        else None
+    )
     if creative is None or creative.program_id != program.id:
         raise InvalidInput(
             f"no creative {terms.creative_id!r} in this link's program", field="creative_id"
