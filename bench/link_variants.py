@@ -202,17 +202,35 @@ def main() -> None:
 
     if pure is None:
         return
+    # (name, variants): an A/B split (one hash per choice), then tables where a third of the
+    # variants want DE/AT and half want mobile, asked for by a GB desktop visitor (every
+    # conditioned group is tried and fails before the unconditioned one splits).
+    tables: list[tuple[str, list[dict[str, Any]]]] = [
+        (
+            "A/B of 2",
+            [
+                {"id": f"var_{i}", "landing_url": f"https://shop.example/{i}", "weight": 1}
+                for i in range(2)
+            ],
+        )
+    ]
     for size in (2, 5, 20):
-        rows = [
-            {
-                "id": f"var_{i}",
-                "landing_url": f"https://shop.example/{i}",
-                "weight": 1 + i,
-                "countries": ["DE", "AT"] if i % 3 == 0 else [],
-                "devices": ["mobile"] if i % 2 == 0 else [],
-            }
-            for i in range(size)
-        ]
+        tables.append(
+            (
+                f"{size} variants",
+                [
+                    {
+                        "id": f"var_{i}",
+                        "landing_url": f"https://shop.example/{i}",
+                        "weight": 1 + i,
+                        "countries": ["DE", "AT"] if i % 3 == 0 else [],
+                        "devices": ["mobile"] if i % 2 == 0 else [],
+                    }
+                    for i in range(size)
+                ],
+            )
+        )
+    for label, rows in tables:
         table = pure.compile_variants(_variant(pure.Variant, row) for row in rows)
         assert table is not None
         ids = [f"vis_01JD{n:022d}" for n in range(1000)]
@@ -232,7 +250,7 @@ def main() -> None:
             return (time.perf_counter() - began) / (args.requests // 1000 * 1000) * 1e6
 
         best, median = _best(choose, args.repeats)
-        print(f"{f'choose_variant, {size} variants':<36} {best:>9.2f} {median:>10.2f}")
+        print(f"{f'choose_variant, {label}':<36} {best:>9.2f} {median:>10.2f}")
 
 
 if __name__ == "__main__":
