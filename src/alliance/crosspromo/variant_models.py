@@ -34,7 +34,7 @@ class LinkVariant(Base):
         CheckConstraint("visitor IS NULL OR visitor IN ('new', 'returning')", name="visitor"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # var_..., creation order
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # var_...
     link_id: Mapped[str] = mapped_column(ForeignKey("links.id"))
     # The link's program, kept with the row like every program-owned table (a creative must
     # belong to it; partitioning by program stays possible).

@@ -65,7 +65,7 @@ def live_variants(session: Session, link_id: str) -> list[LinkVariant]:
         session.scalars(
             select(LinkVariant)
             .where(LinkVariant.link_id == link_id, LinkVariant.deleted_at.is_(None))
-            .order_by(LinkVariant.id)
+            .order_by(LinkVariant.created_at, LinkVariant.id)
         )
     )
 
@@ -327,7 +327,9 @@ def variant_report(
     shown_ids = {k for k in figures if k is not None}
     rows = list(
         session.scalars(
-            select(LinkVariant).where(LinkVariant.link_id == link.id).order_by(LinkVariant.id)
+            select(LinkVariant)
+            .where(LinkVariant.link_id == link.id)
+            .order_by(LinkVariant.created_at, LinkVariant.id)
         )
     )
     offers = offer_names(session, rows)

@@ -188,7 +188,7 @@ def load_link(code: str, database_url: str | None = None) -> CachedLink | None:
                 ),
             )
             .where(Link.code == code)
-            .order_by(LinkVariant.id)
+            .order_by(LinkVariant.created_at, LinkVariant.id)
         ).all()
         if not rows:
             return None
