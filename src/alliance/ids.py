@@ -44,6 +44,7 @@ PREFIXES = {
     "partner_application": "app",
     "contest": "cst",
     "contest_entry": "ent",
+    "variant": "var",  # a landing variant of a link (crosspromo/variant_models.py)
 }
 
 

@@ -16,6 +16,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.crosspromo import referrals_api as referrals
+    from alliance.crosspromo import variants_api as link_variants
     from alliance.notifications import api as outbound_webhooks
     from alliance.payouts import api as exchange_rates
     from alliance.payouts import payouts_api as payouts
@@ -32,6 +33,7 @@ def include_routers(app: FastAPI) -> None:
         creatives,
         product_feeds,
         links,
+        link_variants,
         conversions,
         commissions,
         inbound_events,

@@ -22,6 +22,7 @@ from alliance.crosspromo.referral_models import (
     RecruitCode,
     ReferralTerms,
 )
+from alliance.crosspromo.variant_models import LinkVariant
 from alliance.db.base import Base
 from alliance.jobs.models import JobRun
 from alliance.mail.models import OutgoingMail
@@ -90,6 +91,7 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "Link",
+    "LinkVariant",
     "LoginFailure",
     "Membership",
     "NetworkProfile",

@@ -36,7 +36,7 @@ log = logging.getLogger("alliance.clicks")
 COLUMNS = (
     "id", "occurred_at", "link_id", "program_id", "partner_id", "visitor_id",
     "sub1", "sub2", "sub3", "sub4", "sub5", "landing_url", "country", "device",
-    "user_agent", "referrer", "ip_hash", "is_bot", "invalid_reason",
+    "user_agent", "referrer", "ip_hash", "is_bot", "invalid_reason", "variant_id",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
@@ -55,6 +55,7 @@ class PendingClick:
     landing page or check the program's countries (`country_known`); otherwise the writer
     looks it up, off the request path. `invalid_reason` (tracking.models.InvalidReason) is
     set by the request when the click must earn nothing for a reason other than a bot.
+    `variant_id` is the landing variant the request chose (crosspromo/variants.py), if any.
     """
 
     id: str
@@ -71,6 +72,7 @@ class PendingClick:
     country: str | None = None
     country_known: bool = False
     invalid_reason: str | None = None
+    variant_id: str | None = None
 
 
 def to_row(click: PendingClick, secret_key: str) -> Row:
@@ -97,6 +99,7 @@ def to_row(click: PendingClick, secret_key: str) -> Row:
         visitor.hash_ip(secret_key, click.ip),
         is_bot,
         click.invalid_reason,
+        click.variant_id,
     )
 
 
@@ -149,7 +152,7 @@ class SqliteClickStore:
         # SQLAlchemy's SQLite DATETIME format, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC, so the ORM
         # reads these rows back (isoformat is twice as fast as strftime; the offset is cut).
         prepared = [
-            (r[0], r[1].isoformat(" ", "microseconds")[:26], *r[2:17], int(r[17]), r[18])
+            (r[0], r[1].isoformat(" ", "microseconds")[:26], *r[2:17], int(r[17]), *r[18:])
             for r in rows
         ]
         with self._turn():

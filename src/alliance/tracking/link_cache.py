@@ -4,23 +4,28 @@ The redirect must not touch the database for a link it has seen in the last
 `settings.link_cache_ttl_s` seconds. Unknown codes are cached too (for a shorter time), so a
 scan of random codes costs one query per code and per NEGATIVE_TTL_S, not one per request.
 A miss is looked up in a worker thread (the event loop never blocks on the database), and
-concurrent misses for the same code share one query.
+concurrent misses for the same code share one query. A link's landing variants come with it
+in the same query and are compiled once per load (ADR 0018), so choosing one costs the
+redirect no database access either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
+from alliance.crosspromo.variant_models import LinkVariant
+from alliance.crosspromo.variants import Variant, VariantTable, compile_variants
 from alliance.db.engine import reading
-from alliance.programs.models import Program
+from alliance.programs.models import Creative, Program
 from alliance.tracking.models import Link
 
 # Codes are generated as 8 lowercase base32 characters; custom codes may be longer and mixed
@@ -50,6 +55,8 @@ class CachedLink:
     # known country is not in it goes to `fallback_url` and the click earns nothing.
     allowed_countries: frozenset[str] = frozenset()
     fallback_url: str = ""  # the program's fallback URL, else its landing URL
+    # The link's landing variants, or None: the redirect's fast path tests only this.
+    variants: VariantTable | None = None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -92,8 +99,9 @@ def _is_web_url(url: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def build_entry(link: Link, program: Program) -> CachedLink:
-    """The cache entry for a link row and its program row (pure; used by tests too)."""
+def build_entry(link: Link, program: Program, variants: Iterable[Variant] = ()) -> CachedLink:
+    """The cache entry for a link row, its program row and its live variants (in creation
+    order, landing URLs as stored); pure, used by tests too."""
     subs = link.default_subs or {}
     default_subs = tuple(
         (str(subs[key])[:255] or None) if subs.get(key) is not None else None
@@ -110,7 +118,7 @@ def build_entry(link: Link, program: Program) -> CachedLink:
         if isinstance(d, str) and d.strip()
     )
     fallback = program.fallback_url if _is_web_url(program.fallback_url) else None
-    return CachedLink(
+    entry = CachedLink(
         link_id=link.id,
         program_id=program.id,
         partner_id=link.partner_id,
@@ -126,19 +134,71 @@ def build_entry(link: Link, program: Program) -> CachedLink:
         ),
         fallback_url=header_safe_url(fallback or program.landing_url),
     )
+    table = compile_variants(_followable(variants, entry))
+    return entry if table is None else dataclasses.replace(entry, variants=table)
+
+
+def _followable(variants: Iterable[Variant], entry: CachedLink) -> Iterable[Variant]:
+    """The variants whose landing the redirect would follow as a deep link today, made
+    header-safe. One stored when the program allowed its host, and no longer does, is left
+    out (its visitors get the link's normal landing), never followed: no open redirect."""
+    from alliance.tracking.redirect import safe_deep_link  # redirect imports this module
+
+    for variant in variants:
+        landing = safe_deep_link(variant.landing_url, entry)
+        if landing is not None:
+            yield dataclasses.replace(variant, landing_url=landing)
+
+
+def variant_of(row: LinkVariant, creative_url: str | None) -> Variant | None:
+    """The redirect's view of a stored variant; None for an offer whose creative is gone
+    or inactive (the join found no URL)."""
+    landing = row.landing_url if row.creative_id is None else creative_url
+    if not landing:
+        return None
+    return Variant(
+        id=row.id,
+        landing_url=landing,
+        weight=int(row.weight),
+        countries=frozenset(str(c).upper() for c in row.countries or () if isinstance(c, str)),
+        devices=frozenset(str(d) for d in row.devices or () if isinstance(d, str)),
+        visitor=row.visitor,
+    )
 
 
 def load_link(code: str, database_url: str | None = None) -> CachedLink | None:
     """Look a code up in the database (blocking; run it in a thread)."""
     with reading(database_url) as session:
-        row = session.execute(
-            select(Link, Program)
+        # One round trip: the link, its program and its live variants (one row per variant,
+        # one row with no variant when it has none), offers resolved to their creative's
+        # landing URL while the creative is active and of the same program.
+        rows = session.execute(
+            select(Link, Program, LinkVariant, Creative.landing_url)
             .join(Program, Program.id == Link.program_id)
+            .outerjoin(
+                LinkVariant,
+                and_(LinkVariant.link_id == Link.id, LinkVariant.deleted_at.is_(None)),
+            )
+            .outerjoin(
+                Creative,
+                and_(
+                    Creative.id == LinkVariant.creative_id,
+                    Creative.program_id == Link.program_id,
+                    Creative.active.is_(True),
+                ),
+            )
             .where(Link.code == code)
-        ).first()
-        if row is None:
+            .order_by(LinkVariant.created_at, LinkVariant.id)
+        ).all()
+        if not rows:
             return None
-        return build_entry(row[0], row[1])
+        link, program = rows[0][0], rows[0][1]
+        variants = [
+            variant
+            for _, _, row, creative_url in rows
+            if row is not None and (variant := variant_of(row, creative_url)) is not None
+        ]
+        return build_entry(link, program, variants)
 
 
 class LinkCache:

@@ -79,6 +79,10 @@ class Click(Base):
     is_bot: Mapped[bool] = mapped_column(default=False)
     # An InvalidReason, or None: the click is valid unless it is a bot or has a reason.
     invalid_reason: Mapped[str | None] = mapped_column(String(32))
+    # The landing variant the redirect chose (link_variants.id, var_...), None for the link's
+    # normal landing. No index: the variants report reads one link's clicks through the
+    # (partner_id, occurred_at) index; every index on clicks costs each redirect (ADR 0018).
+    variant_id: Mapped[str | None] = mapped_column(String(32))
 
 
 def valid_click(is_bot: Any, invalid_reason: Any) -> ColumnElement[bool]:

@@ -7,6 +7,8 @@ visitor lands somewhere sensible: odd sub-ids are cleaned, not refused; a deep l
 host the program does not allow falls back to the default landing (never an open redirect).
 A visitor from a country the program does not allow goes to the program's fallback URL and
 the click is stored as invalid (`country_not_allowed`), so it earns nothing (docs/adr/0011).
+A link with landing variants picks one by the visitor's country, device and cookie after
+those two rules, from its cache entry (docs/adr/0018); a link without any pays one test.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from alliance.crosspromo.variants import choose_variant
 from alliance.ids import new_id
 from alliance.settings import Settings, get_settings
 from alliance.tracking import visitor
@@ -248,6 +251,28 @@ class RedirectHandler:
                 invalid_reason = COUNTRY_NOT_ALLOWED
         if landing is None:
             landing = safe_deep_link(params.get("url"), link) if params else None
+        known_visitor = visitor_from_cookies(cookies, link.cookie_name) if cookies else None
+        visitor_id = known_visitor or new_id("vis")
+        user_agent_text = visitor.clean_text(user_agent.decode("utf-8", "replace"), 512)
+        variant_id: str | None = None
+        if landing is None and link.variants is not None:
+            # Landing variants (ADR 0018): country and device only when a variant asks.
+            table = link.variants
+            if table.needs_country and not country_known:
+                country = visitor.country_of(ip)
+                country_known = True
+            variant = choose_variant(
+                table,
+                link_id=link.link_id,
+                visitor_id=visitor_id,
+                country=country,
+                device=visitor.classify_user_agent(user_agent_text)[0]
+                if table.needs_device
+                else None,
+                returning=known_visitor is not None,
+            )
+            if variant is not None:
+                landing, variant_id = variant.landing_url, variant.id
         if landing is None:
             if link.country_urls:
                 if not country_known:
@@ -257,7 +282,6 @@ class RedirectHandler:
             else:
                 landing = link.landing_url
 
-        visitor_id = (cookies and visitor_from_cookies(cookies, link.cookie_name)) or new_id("vis")
         click_id = new_id("clk")
         click = PendingClick(
             id=click_id,
@@ -268,7 +292,7 @@ class RedirectHandler:
             visitor_id=visitor_id,
             subs=choose_subs(params, link.default_subs) if params else link.default_subs,
             landing_url=landing,
-            user_agent=visitor.clean_text(user_agent.decode("utf-8", "replace"), 512),
+            user_agent=user_agent_text,
             referrer=(
                 visitor.clean_text(referrer.decode("utf-8", "replace"), 2048) if referrer else None
             ),
@@ -276,6 +300,7 @@ class RedirectHandler:
             country=country,
             country_known=country_known,
             invalid_reason=invalid_reason,
+            variant_id=variant_id,
         )
         try:
             await writer.write(click)

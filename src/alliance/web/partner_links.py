@@ -4,11 +4,17 @@ Links are created by the tracking service the REST API uses (POST /api/v1/links)
 same validation (`LinkCreate`), so a landing page off the program's hosts or a sub-id with a
 control character is refused here exactly as there. Each link is shown with its tracking URL
 in a copy field and a QR code of that URL (segno, as a `data:` SVG image: the CSP allows it).
+
+A link's landing variants (docs/link-variants.md) are added and deleted here through the same
+validation and service as /api/v1/links/{id}/variants, and a link that has any shows them in
+a table with the last VARIANT_REPORT_DAYS days of the variants report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -19,6 +25,11 @@ from sqlalchemy.orm import Session
 
 from alliance.api.fields import is_public_id
 from alliance.api.scoping import get_visible, visible_coupons, visible_links, visible_programs
+from alliance.clock import utcnow
+from alliance.crosspromo import variants_service
+from alliance.crosspromo.variant_models import LinkVariant
+from alliance.crosspromo.variants import DEVICES, VISITOR_KINDS
+from alliance.crosspromo.variants_api import VariantCreate
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput
 from alliance.programs import creatives
@@ -35,6 +46,7 @@ router = APIRouter()
 
 LINKS_PER_PAGE = 20
 SUB_IDS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+VARIANT_REPORT_DAYS = 30
 
 
 def approved_programs(session: Session, viewer: Viewer) -> list[Program]:
@@ -72,12 +84,71 @@ def parse_country_lines(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownVariant:
+    """One row of a link's variants table: the variant, what it targets and its figures."""
+
+    row: LinkVariant
+    target: str  # the landing URL, or the offer's name
+    figures: variants_service.VariantFigures
+    comparison: variants_service.Comparison | None  # None for the control
+
+
+@dataclass(frozen=True, slots=True)
 class ShownLink:
     link: Link
     program: str
     url: str
     qr: str
     program_countries: tuple[str, ...] = ()  # empty: the program takes every country
+    variants: list[ShownVariant] = field(default_factory=list)
+    no_variant: variants_service.VariantFigures | None = None  # set when it has variants
+
+
+def shown_variants(
+    session: Session, links: list[Link]
+) -> dict[str, tuple[list[ShownVariant], variants_service.VariantFigures]]:
+    """link id -> its variants with the last VARIANT_REPORT_DAYS days of figures, for the
+    links of the page that have live variants (two reads of raw clicks and orders each)."""
+    if not links:
+        return {}
+    having = set(
+        session.scalars(
+            select(LinkVariant.link_id)
+            .where(
+                LinkVariant.link_id.in_([link.id for link in links]),
+                LinkVariant.deleted_at.is_(None),
+            )
+            .distinct()
+        )
+    )
+    end = utcnow()
+    start = end - timedelta(days=VARIANT_REPORT_DAYS)
+    found: dict[str, tuple[list[ShownVariant], variants_service.VariantFigures]] = {}
+    for link in links:
+        if link.id not in having:
+            continue
+        report = variants_service.variant_report(session, link, start, end)
+        rows = {
+            r.id: r
+            for r in session.scalars(select(LinkVariant).where(LinkVariant.link_id == link.id))
+        }
+        offers = variants_service.offer_names(session, rows.values())
+        comparisons = {c.variant_id: c for c in report.comparisons}
+        shown = []
+        for figures in report.variants:
+            assert figures.variant_id is not None
+            row = rows[figures.variant_id]
+            target = row.landing_url or _(
+                "Offer: %(name)s", name=offers.get(row.creative_id or "", "")
+            )
+            shown.append(ShownVariant(row, target, figures, comparisons.get(row.id)))
+        found[link.id] = (shown, report.no_variant)
+    return found
+
+
+def parse_countries(text: str) -> list[str]:
+    """`DE, AT` or `DE AT` -> ["DE", "AT"]; each code is then checked like the API's."""
+    return [code for code in re.split(r"[\s,;]+", text.strip()) if code]
 
 
 def _links_page(
@@ -114,9 +185,11 @@ def _links_page(
             .where(visible_coupons(viewer.principal))
             .order_by(Program.name, Coupon.code)
         ).all()
+        variants = shown_variants(session, list(rows))
     links = []
     for row in rows:
         url = tracking.link_url(row.code)
+        shown, no_variant = variants.get(row.id, ([], None))
         links.append(
             ShownLink(
                 row,
@@ -124,6 +197,8 @@ def _links_page(
                 url,
                 qr_img(url),
                 countries.get(row.program_id, ()),
+                shown,
+                no_variant,
             )
         )
     context = {
@@ -133,6 +208,10 @@ def _links_page(
         "program_id": program_id,
         "sub_ids": SUB_IDS,
         "form": extra.pop("form", {"program_id": program_id}),
+        "variant_form": extra.pop("variant_form", {}),
+        "devices": DEVICES,
+        "visitor_kinds": VISITOR_KINDS,
+        "variant_report_days": VARIANT_REPORT_DAYS,
         "first_url": query_url("/partner/links", program_id=program_id) if after else None,
         "next_url": query_url("/partner/links", program_id=program_id, after=rows[-1].id)
         if more
@@ -228,6 +307,89 @@ def create_link(
         f"/partner/links?program_id={program_id}#{link_id}",
         _("Link created: %(url)s", url=tracking.link_url(code)),
     )
+
+
+# --- landing variants --------------------------------------------------------------------
+
+
+def _own_link(session: Session, viewer: Viewer, link_id: str) -> Link:
+    """The partner's link, locked for the change (others' links are 404, as in the API)."""
+    return get_visible(
+        session,
+        Link,
+        link_id,
+        visible_links(viewer.principal),
+        prefix="lnk",
+        what="link",
+        for_update=True,
+    )
+
+
+@router.post("/partner/links/{link_id}/variants")
+def add_variant(
+    request: Request,
+    viewer: PartnerAction,
+    link_id: str,
+    name: Annotated[str, Form(max_length=400)] = "",
+    landing_url: Annotated[str, Form(max_length=4096)] = "",
+    countries: Annotated[str, Form(max_length=2000)] = "",
+    devices: Annotated[list[str] | None, Form()] = None,
+    visitor: Annotated[str, Form(max_length=20)] = "",
+    weight: Annotated[str, Form(max_length=20)] = "1",
+) -> Response:
+    form = {
+        "link_id": link_id,
+        "name": name,
+        "landing_url": landing_url,
+        "countries": countries,
+        "devices": devices or [],
+        "visitor": visitor,
+        "weight": weight,
+    }
+    try:
+        try:
+            body = VariantCreate.model_validate(
+                {
+                    "name": name,
+                    "landing_url": landing_url.strip() or None,
+                    "countries": parse_countries(countries),
+                    "devices": devices or [],
+                    "visitor": visitor or None,
+                    "weight": weight.strip() or "1",
+                }
+            )
+        except ValidationError as exc:
+            raise invalid_from(exc) from None
+        with transaction() as session:
+            link = _own_link(session, viewer, link_id)
+            program = session.get_one(Program, link.program_id)
+            variants_service.create_variant(session, link, program, body.terms())
+            program_id = link.program_id
+    except AllianceError as exc:
+        field_name = (exc.field or "").split(".", 1)[0] or None
+        return _links_page(
+            request,
+            viewer,
+            status=exc.status,
+            error=exc.detail,
+            error_field=field_name,
+            variant_form=form,
+        )
+    return redirect(f"/partner/links?program_id={program_id}#{link_id}", _("Variant added"))
+
+
+@router.post("/partner/links/{link_id}/variants/{variant_id}/delete")
+def delete_variant(
+    request: Request, viewer: PartnerAction, link_id: str, variant_id: str
+) -> Response:
+    try:
+        with transaction() as session:
+            link = _own_link(session, viewer, link_id)
+            variants_service.delete_variant(variants_service.get_variant(session, link, variant_id))
+            program_id = link.program_id
+    except AllianceError as exc:
+        return _links_page(request, viewer, status=exc.status, error=exc.detail)
+    return redirect(f"/partner/links?program_id={program_id}#{link_id}", _("Variant deleted"))
 
 
 # --- creatives ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 partner applications from the public sign-up page
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-11-22 04:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from alliance.db.base import UTCDateTime
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
