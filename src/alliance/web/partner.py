@@ -8,6 +8,7 @@ pages live in partner_*.py and are included below.
 - /partner/earnings         money by status, from the ledger        (partner_money.py)
 - /partner/statement        every commission with its arithmetic    (partner_money.py)
 - /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
+- /partner/referrals        recruit link, recruits and what they earned (partner_referrals.py)
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
 
@@ -35,6 +36,7 @@ from alliance.web import (
     partner_payout_settings,
     partner_payouts,
     partner_postbacks,
+    partner_referrals,
 )
 from alliance.web.sessions import PartnerPage
 from alliance.web.templating import render
@@ -46,6 +48,7 @@ for _module in (
     partner_links,
     partner_money,
     partner_postbacks,
+    partner_referrals,
     partner_payout_settings,
     partner_payouts,
 ):

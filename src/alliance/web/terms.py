@@ -33,6 +33,7 @@ STATUS_LABELS: dict[str, str] = {
     "ignored": N_("ignored"),
     "illegal_transition": N_("illegal transition"),
     "inactive": N_("inactive"),
+    "refused": N_("refused"),
     "not_connected": N_("not connected"),
     "paid": N_("paid"),
     "parked": N_("parked"),
