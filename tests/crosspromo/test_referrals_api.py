@@ -11,8 +11,10 @@ from alliance.accounts.models import AccountKind
 from alliance.accounts.service import issue_api_key
 from alliance.db.engine import transaction
 from tests.api.factories import API, auth, expect, make_advertiser, make_partner, make_program
+from tests.conftest import Server
 from tests.crosspromo.referral_factories import recruited
 from tests.crosspromo.test_referrals import RECRUITED, _order
+from tests.web.conftest import signed_in
 
 
 def _key(kind: AccountKind, account_id: str) -> dict[str, str]:
@@ -129,3 +131,14 @@ def test_a_network_funded_override_is_hidden_from_the_advertiser(
         http.get(f"{API}/referrals?recruiter_id={c.recruiter}", headers=recruiter_key), 200
     )["data"]
     assert row["earned"] == [{"currency": "EUR", "amount": "3.00"}]
+
+
+def test_both_partners_statements_show_the_override(server: Server) -> None:
+    c = recruited(funded_by="network", at=RECRUITED)
+    _order(c, "400.00", RECRUITED + timedelta(days=2))
+    recruit_page = signed_in(server, c.recruit).get("/partner/statement")
+    assert recruit_page.status_code == 200
+    assert "Your recruiter (level 1) earns" in recruit_page.text
+    assert "paid by the network: not taken from you" in recruit_page.text
+    recruiter_page = signed_in(server, c.recruiter).get("/partner/statement")
+    assert f"your recruit {c.recruit}&#39;s approved commission) = 4.00 EUR" in recruiter_page.text

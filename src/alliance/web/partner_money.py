@@ -27,6 +27,7 @@ from alliance.clock import as_utc
 from alliance.commissions.models import Commission, CommissionStatus, LedgerEntry
 from alliance.commissions.service import balances
 from alliance.conversions.models import Conversion
+from alliance.crosspromo.referral_rules import MAX_LEVELS
 from alliance.db.engine import reading
 from alliance.errors import InvalidInput
 from alliance.money import round_money
@@ -261,6 +262,9 @@ class StatementLine:
     program: str
     value: Decimal
     entries: list[LedgerEntry]
+    # Referral overrides this commission earned the partner's recruiters: (level, amount,
+    # who pays it). Paid on top, never taken from the partner.
+    overrides: list[tuple[int, Decimal, str]] = field(default_factory=list)
 
     @property
     def rule_text(self) -> str:
@@ -315,6 +319,18 @@ def _lines(session: Session, rows: Sequence[tuple[Commission, str | None]]) -> l
             )
         ).all()
     )
+    overrides: dict[str, list[tuple[int, Decimal, str]]] = defaultdict(list)
+    keys = [f"ref:{i}:{level}" for i in ids for level in range(1, MAX_LEVELS + 1)]
+    for chunk in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+        for override in session.scalars(select(Commission).where(Commission.source_key.in_(chunk))):
+            _ref, underlying, level = override.source_key.split(":")
+            overrides[underlying].append(
+                (
+                    int(level),
+                    round_money(override.amount, override.currency),
+                    override.funded_by or "",
+                )
+            )
     return [
         StatementLine(
             commission=c,
@@ -322,6 +338,7 @@ def _lines(session: Session, rows: Sequence[tuple[Commission, str | None]]) -> l
             program=names.get(c.program_id, c.program_id),
             value=round_money(sum((e.amount for e in entries[c.id]), ZERO), c.currency),
             entries=entries[c.id],
+            overrides=sorted(overrides[c.id]),
         )
         for c, order_id in rows
     ]
