@@ -313,3 +313,31 @@ def test_programs_without_countries_take_every_country(proxied: httpx.Client, db
         None,
         "https://shop.example/",
     )
+
+
+def test_a_browser_known_to_another_program_keeps_its_visitor_id(
+    http: httpx.Client, link: LinkSetup
+) -> None:
+    """One person is one visitor network-wide (audience overlap counts across programs); its
+    own program's cookie still wins, and a stranger gets a new id."""
+    other = make_link()
+    first = http.get(f"/c/{other.code}", headers=BROWSER)
+    known = cookie_parts(first)["value"]
+    http.cookies.clear()
+    second = http.get(
+        f"/c/{link.code}",
+        headers={**BROWSER, "Cookie": f"alc_{other.program_id}={known}"},
+    )
+    assert stored(second).visitor_id == known
+    assert cookie_parts(second) == {**cookie_parts(second), "value": known}
+    own = "vis_01JD3Q0000000000000000000B"
+    third = http.get(
+        f"/c/{link.code}",
+        headers={
+            **BROWSER,
+            "Cookie": f"alc_{other.program_id}={known}; alc_{link.program_id}={own}",
+        },
+    )
+    assert stored(third).visitor_id == own
+    http.cookies.clear()
+    assert stored(http.get(f"/c/{link.code}", headers=BROWSER)).visitor_id not in (known, own)

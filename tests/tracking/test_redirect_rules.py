@@ -16,6 +16,7 @@ from alliance.tracking.redirect import (
     parse_query,
     safe_deep_link,
     visitor_from_cookies,
+    visitor_from_other_programs,
     with_click_id,
 )
 
@@ -152,6 +153,21 @@ VIS = "vis_01JD3Q0000000000000000000A"
 )
 def test_visitor_from_cookies(headers: list[bytes], found: str | None) -> None:
     assert visitor_from_cookies(headers, b"alc_prg_1") == found
+
+
+@pytest.mark.parametrize(
+    ("headers", "found"),
+    [
+        ([f"alc_prg_2={VIS}".encode()], VIS),  # known to the network through another program
+        ([f"a=1; alc_prg_9={VIS}".encode()], VIS),
+        ([f"xalc_prg_2={VIS}".encode()], None),
+        ([f"alc_other={VIS}".encode()], None),
+        ([b"alc_prg_2=vis_tooshort"], None),
+        ([b"session=abc"], None),
+    ],
+)
+def test_visitor_from_other_programs(headers: list[bytes], found: str | None) -> None:
+    assert visitor_from_other_programs(headers) == found
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,22 @@ def visitor_from_cookies(cookie_headers: Iterable[bytes], cookie_name: bytes) ->
     return None
 
 
+def visitor_from_other_programs(cookie_headers: Iterable[bytes]) -> str | None:
+    """The visitor id of any valid `alc_{program}` cookie: a browser new to this program but
+    known to the network keeps its id, so the same person is one visitor network-wide (what
+    audience overlap between partners of different programs counts, docs/audience-overlap.md).
+    Attribution is unaffected: it only ever reads one program's clicks."""
+    for header in cookie_headers:
+        for part in header.split(b";"):
+            part = part.strip()
+            if part.startswith(b"alc_prg_"):
+                _name, _, value = part.partition(b"=")
+                value = value.strip(b'"')
+                if _VISITOR_ID.fullmatch(value):
+                    return value.decode("ascii")
+    return None
+
+
 def _cookie(link: CachedLink, visitor_id: str, secure: bool) -> bytes:
     attrs = b"; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax" % link.cookie_max_age
     if secure:
@@ -252,7 +268,11 @@ class RedirectHandler:
         if landing is None:
             landing = safe_deep_link(params.get("url"), link) if params else None
         known_visitor = visitor_from_cookies(cookies, link.cookie_name) if cookies else None
-        visitor_id = known_visitor or new_id("vis")
+        visitor_id = (
+            known_visitor
+            or (visitor_from_other_programs(cookies) if cookies else None)
+            or new_id("vis")
+        )
         user_agent_text = visitor.clean_text(user_agent.decode("utf-8", "replace"), 512)
         variant_id: str | None = None
         if landing is None and link.variants is not None:
