@@ -170,3 +170,58 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
         assert country not in allowed
     assert any(urls for urls in per_country)
     assert any("buyer_country" in rule["when"] for rule in overrides)
+
+
+def test_the_demo_shows_cross_promotion(db_url: str) -> None:
+    from alliance.accounts.models import PartnerApplication
+    from alliance.commissions.models import Commission
+    from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry
+    from alliance.crosspromo.overlap_models import AudienceSketch
+    from alliance.crosspromo.referral_models import PartnerReferral
+
+    summary = build(days=10, scale=0.1, seed=11)
+    cross = summary.cross_promotion
+    assert cross.referrals == 4 and cross.refused_referrals == 1
+    assert cross.contest_entries > 40 and 0 < cross.contest_refused < cross.contest_entries
+    assert cross.contest_winners == 3 and cross.signups == 1 and cross.sketches >= 25
+    partners = [a.id for a in summary.accounts if a.kind.value == "partner"]
+    with reading() as session:
+        chain = session.scalars(
+            select(PartnerReferral).where(PartnerReferral.recruit_id.in_(partners))
+        ).all()
+        assert {r.status for r in chain} == {"active", "refused"}
+        # The recruits' approved commissions earned their recruiters network-funded overrides.
+        overrides = session.scalars(
+            select(Commission).where(
+                Commission.kind == "referral", Commission.partner_id.in_(partners)
+            )
+        ).all()
+        assert overrides and {o.funded_by for o in overrides} == {"network"}
+        assert {o.rule["level"] for o in overrides} == {1, 2}
+        assert session.scalar(
+            select(func.count()).where(
+                PartnerApplication.status == "pending",
+                PartnerApplication.email == "hej@bergsleden.example",
+            )
+        )
+        advertisers = [a.id for a in summary.accounts if a.kind.value == "advertiser"]
+        draws = session.scalars(
+            select(ContestDraw)
+            .join(Contest, Contest.id == ContestDraw.contest_id)
+            .join(Program, Program.id == Contest.program_id)
+            .where(Program.advertiser_id.in_(advertisers))
+        ).all()
+        assert len(draws) == 1
+        reasons = set(
+            session.scalars(
+                select(ContestEntry.reason).where(
+                    ContestEntry.contest_id == draws[0].contest_id, ContestEntry.reason.is_not(None)
+                )
+            )
+        )
+        assert "disposable_domain" in reasons
+        assert session.scalar(
+            select(func.count()).where(
+                AudienceSketch.partner_id.in_(partners), AudienceSketch.distinct_estimate > 0
+            )
+        )

@@ -232,6 +232,13 @@ def demo(
         f"{summary.pending_applications} applications waiting for an answer, "
         f"{summary.rollup_buckets:,} program-days counted into the report rollups"
     )
+    cross = summary.cross_promotion
+    console.print(
+        f"  cross-promotion:     {cross.referrals} referrals ({cross.refused_referrals} refused "
+        f"as a self-referral), {cross.signups} partner sign-up waiting in the review queue, "
+        f"a giveaway with {cross.contest_entries} entries ({cross.contest_refused} refused) "
+        f"and {cross.contest_winners} winners drawn, {cross.sketches} audience sketches"
+    )
     console.print(f"  try a tracking link: {summary.sample_link}")
     console.print("  sign in at /login:   ops@alliance.example (operator), ", end="")
     console.print(f"{summary.users[1].email} (advertiser), ", end="")

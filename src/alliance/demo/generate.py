@@ -27,7 +27,7 @@ from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
 from alliance.db.engine import reading, transaction
-from alliance.demo import outbound, payees, stores
+from alliance.demo import crosspromo, outbound, payees, stores
 from alliance.demo.catalog import add_catalog
 from alliance.demo.people import DemoAccount, DemoUser, add_people, invite_colleagues
 from alliance.ids import PREFIXES, new_id
@@ -106,6 +106,9 @@ class DemoSummary:
     invitations: int = 0  # colleagues invited by owners, not accepted yet
     mails_queued: int = 0  # invitations and payout notices waiting (the demo has no SMTP host)
     rollup_buckets: int = 0  # (program, day) traffic buckets counted into the report rollups
+    cross_promotion: crosspromo.CrossPromoSummary = field(
+        default_factory=crosspromo.CrossPromoSummary
+    )
     sample_link: str = ""
     # Dashboard sign-in (demo/people.py): every account and the users made for them.
     accounts: list[DemoAccount] = field(default_factory=list)
@@ -185,6 +188,11 @@ def build(
         # Payout and tax details as partners typed them; two are missing something.
         # Their own random stream: the traffic and orders stay as they were for a seed.
         payees.add_details(session, dict(partners.values()), now, random.Random(seed + 1))
+        # Who recruited whom, before the history's approvals earn the overrides.
+        by_name = {spec.name: partner_id for partner_id, spec in partners.values()}
+        crosspromo.add_referrals(
+            session, by_name, start - timedelta(days=1), summary.cross_promotion
+        )
     report("accounts, programs, links", 1, 1)
 
     orders = _clicks(runs, partners, links, start, now, scale, rng, summary, report)
@@ -208,6 +216,19 @@ def build(
             summary.approved_commissions += ledger.approve_due(session, min(end_of_day, now))
     report("approvals", 1, 1)
 
+    # A sign-up waiting for the operator, a giveaway with its draw, the overlap sketches.
+    with transaction() as session:
+        crosspromo.add_signup(session, by_name, now, summary.cross_promotion)
+    advertiser_of_contest = runs[crosspromo.CONTEST_PROGRAM].program.advertiser_id
+    crosspromo.add_contest(
+        {key: run.program.id for key, run in runs.items()},
+        advertiser_of_contest,
+        now,
+        random.Random(seed + 3),
+        summary.cross_promotion,
+    )
+    report("cross-promotion", 1, 1)
+
     demo_partners = [a.id for a in summary.accounts if a.kind == AccountKind.partner]
     history = payees.pay(demo_partners, start.date(), now, random.Random(seed + 2), report)
     summary.payout_runs, summary.payouts = history.runs, history.created
@@ -229,6 +250,8 @@ def build(
     summary.rollup_buckets = rollups.rebuild(
         progress=lambda step, done, total: report(f"report rollups: {step}", done, total)
     ).traffic_buckets
+    crosspromo.refresh_sketches(now, summary.cross_promotion)
+    report("audience sketches", 1, 1)
     return summary
 
 

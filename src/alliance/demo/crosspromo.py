@@ -1,0 +1,203 @@
+"""Cross-promotion in the demo network, through the same services the API uses:
+
+- a referral chain with the network's terms (network-funded overrides on two levels), and a
+  partner who typed its own recruit code (recorded, refused, earning nothing);
+- a sign-up from a recruit link waiting in the operator's review queue;
+- a closed giveaway with verified entries, bonus entries for referrals, refused entries kept
+  with their reasons, and its verifiable draw;
+- the audience-overlap sketches, refreshed once the clicks are in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alliance.accounts import applications
+from alliance.accounts.models import PartnerType
+from alliance.crosspromo import contests, overlap, referrals
+from alliance.db.engine import transaction
+from alliance.mail.models import OutgoingMail
+from alliance.programs.models import Program
+
+# (recruiter, recruit): names in demo/network.py PARTNERS.
+# Two levels: The Sleep Scientist earns on MoneyMatters US (level 1) and on the partner
+# MoneyMatters recruited (level 2); their per-click commissions are approved daily, so even a
+# short demo shows overrides.
+CHAIN = (
+    ("The Sleep Scientist", "MoneyMatters US"),
+    ("MoneyMatters US", "CashBackRewards US"),
+    ("Fjällbloggen", "TrailTest.de"),
+)
+OWN_CODE = "Kaffeeklatsch Magazin"  # typed its own code into the form: a self-referral
+CONTEST_PROGRAM = "nordic-gear"
+_TOKEN = re.compile(r"/verify\?token=([A-Za-z0-9_\-]+)")
+
+
+@dataclass
+class CrossPromoSummary:
+    referrals: int = 0
+    refused_referrals: int = 0
+    signups: int = 0
+    contest_entries: int = 0
+    contest_refused: int = 0
+    contest_winners: int = 0
+    sketches: int = 0
+
+
+def add_referrals(
+    session: Session, partner_ids: dict[str, str], recruited_at: datetime, out: CrossPromoSummary
+) -> None:
+    """The network's terms and who recruited whom, before any commission is approved, so the
+    approvals of the demo's history earn the recruiters their overrides."""
+    referrals.set_terms(
+        session,
+        referrals.NETWORK,
+        referrals.parse_terms({"percents": ["10", "2"], "months": 12, "funded_by": "network"}),
+    )
+    for recruiter, recruit in CHAIN:
+        code = referrals.recruit_code(session, partner_ids[recruiter])
+        referrals.record(session, partner_ids[recruit], code, at=recruited_at)
+        out.referrals += 1
+    own = partner_ids[OWN_CODE]
+    row = referrals.record(session, own, referrals.recruit_code(session, own), at=recruited_at)
+    out.referrals += 1
+    out.refused_referrals += row.status == "refused"
+
+
+def add_signup(
+    session: Session, partner_ids: dict[str, str], now: datetime, out: CrossPromoSummary
+) -> None:
+    """Someone who followed Fjällbloggen's recruit link and applied on /join yesterday."""
+    code = referrals.recruit_code(session, partner_ids["Fjällbloggen"])
+    application = applications.submit(
+        session,
+        applications.Signup(
+            name="Bergsleden Podcast",
+            email="hej@bergsleden.example",
+            type=PartnerType.influencer,
+            country="SE",
+            payout_currency="SEK",
+            website="https://bergsleden.example",
+            audience="Swedish trail runners, a weekly podcast",
+            recruit_code=code,
+        ),
+        referrals.fingerprint_of("192.0.2.44", "Mozilla/5.0 (Macintosh) Safari/605.1.15"),
+    )
+    application.created_at = now - timedelta(days=1)
+    out.signups += 1
+
+
+def add_contest(
+    program_ids: dict[str, str],
+    advertiser_user: str,
+    now: datetime,
+    rng: random.Random,
+    out: CrossPromoSummary,
+) -> None:
+    """A giveaway that ran for two weeks and closed yesterday: entries through the approved
+    partners' links and entrants' own referral codes, some refused, then the draw."""
+    opens = now - timedelta(days=16)
+    closes = now - timedelta(days=2)
+    with transaction() as session:
+        program = session.get(Program, program_ids[CONTEST_PROGRAM])
+        assert program is not None
+        contest = contests.create_contest(
+            session,
+            program,
+            contests.ContestSpec(
+                title="Win a Fjäll 40 L backpack",
+                rules="Three backpacks. One entry per person; a friend who enters with your "
+                "code gives you a bonus entry (up to five). Open to residents of the EU.",
+                opens_at=opens,
+                closes_at=closes,
+                winners=3,
+                bonus_per_referral=1,
+                bonus_cap=5,
+                per_ip_limit=3,
+                external_source=None,
+            ),
+            advertiser_user,
+            now=opens,
+        )
+        partner_refs = [
+            contests.partner_code(session, contest, partner_id).code
+            for partner_id in sorted(contest_partner_ids(session, program.id))
+        ]
+        contest_id = contest.id
+    entrant_codes: list[str] = []
+    first_names = ("Anna", "Erik", "Lena", "Jonas", "Sofia", "Maja", "Lukas", "Elin", "Noah")
+    last_names = ("Berg", "Lind", "Holm", "Wagner", "Nyström", "Fischer", "Sundqvist")
+    for i in range(48):
+        at = opens + timedelta(hours=6 + i * 6 + rng.randint(0, 4))
+        name = f"{rng.choice(first_names)} {rng.choice(last_names)}"
+        domain = "mailinator.com" if i % 13 == 7 else rng.choice(("mail.example", "post.example"))
+        email = f"{name.split()[0].lower()}.{i}@{domain}"
+        if i % 17 == 9:
+            email = f"{name.split()[0].lower()}.{i - 1}@mail.example"  # entered twice
+        ref = rng.choice(entrant_codes) if entrant_codes and rng.random() < 0.4 else None
+        ref = ref or rng.choice(partner_refs or [None])
+        ip = f"198.51.100.{i % 40}"
+        with transaction() as session:
+            outcome = contests.submit_entry(
+                session,
+                contest_id,
+                contests.Submission(email=email, name=name, ref=ref, consent=True),
+                ip_hash=hashlib.sha256(ip.encode()).hexdigest()[:32],
+                locale="sv",
+                now=at,
+            )
+            entry_id = outcome.entry.id
+        out.contest_entries += 1
+        if not outcome.accepted:
+            out.contest_refused += 1
+            continue
+        if rng.random() < 0.85:  # most entrants click the link in their mail
+            with transaction() as session:
+                verified = contests.verify_entry(
+                    session, contest_id, _token(session, entry_id), now=at + timedelta(minutes=9)
+                )
+                if verified.entry.referral_code:
+                    entrant_codes.append(verified.entry.referral_code)
+    with transaction() as session:
+        record = contests.draw_contest(
+            session,
+            contest_id,
+            external_value=None,
+            drawn_by=advertiser_user,
+            now=closes + timedelta(hours=20),
+        )
+        out.contest_winners = len(contests.winners_of(session, record))
+
+
+def contest_partner_ids(session: Session, program_id: str) -> list[str]:
+    from alliance.programs.models import Enrollment
+
+    return list(
+        session.scalars(
+            select(Enrollment.partner_id).where(
+                Enrollment.program_id == program_id, Enrollment.status == "approved"
+            )
+        )
+    )
+
+
+def _token(session: Session, entry_id: str) -> str:
+    """The token in the entrant's verification mail: what clicking its link sends."""
+    body = session.scalars(
+        select(OutgoingMail.text_body).where(OutgoingMail.about == entry_id)
+    ).one()
+    found = _TOKEN.search(body)
+    assert found, "the verification mail has no link"
+    return found.group(1)
+
+
+def refresh_sketches(now: datetime, out: CrossPromoSummary) -> None:
+    result = overlap.refresh_sketches(now=now)
+    out.sketches = result.partners
