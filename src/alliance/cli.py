@@ -650,7 +650,7 @@ def mail_send() -> None:
 
 
 crosspromo_app = typer.Typer(
-    help="Cross-promotion between partners: audience sketches and overlap.",
+    help="Cross-promotion between partners: audience overlap, referral terms.",
     no_args_is_help=True,
 )
 app.add_typer(crosspromo_app, name="crosspromo")
@@ -741,6 +741,49 @@ def crosspromo_overlap(
             cells = (row["other_partner_id"], row["other_audience"], row["shared"], bounds)
             table.add_row(*(str(cell) for cell in (*cells, row["jaccard"])))
     console.print(table)
+
+
+@crosspromo_app.command("referral-terms")
+def crosspromo_referral_terms(
+    percents: str = typer.Option(
+        None, help="Percent per level, comma-separated: 10 or 10,2; omit to show the terms"
+    ),
+    months: int = typer.Option(12, help="How long after recruitment overrides are earned"),
+    funded_by: str = typer.Option("network", help="network or advertiser"),
+    program: str = typer.Option(None, help="A program's own terms (prg_...) instead"),
+    inactive: bool = typer.Option(False, "--inactive", help="Switch overrides off"),
+) -> None:
+    """Show or set the referral overrides' terms: the network's, or one program's
+    (docs/referrals.md)."""
+    from alliance.crosspromo import referrals
+    from alliance.db.engine import transaction
+    from alliance.errors import AllianceError
+
+    scope = program or referrals.NETWORK
+    try:
+        with transaction() as session:
+            if percents is None:
+                row = referrals.terms_of(session, scope)
+            else:
+                body = {
+                    "percents": [p.strip() for p in percents.split(",")],
+                    "months": months,
+                    "funded_by": funded_by,
+                    "active": not inactive,
+                }
+                row = referrals.set_terms(session, scope, referrals.parse_terms(body))
+            if row is None:
+                console.print(f"no referral terms for {scope}")
+                return
+            levels = " / ".join(f"{p}%" for p in row.percents)
+            state = "active" if row.active else "switched off"
+            console.print(
+                f"{row.scope}: {levels} for {row.months} months, funded by {row.funded_by} "
+                f"({state})"
+            )
+    except AllianceError as exc:
+        console.print(f"[red]{exc.field or 'error'}: {exc.detail}[/]")
+        raise typer.Exit(2) from None
 
 
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")

@@ -238,3 +238,24 @@ def test_a_program_can_switch_overrides_off_while_the_network_pays_them() -> Non
         )
     _order(c, "100.00", RECRUITED + timedelta(days=1))
     assert _overrides(c.recruiter) == []
+
+
+def test_the_cli_shows_and_sets_a_programs_terms() -> None:
+    from typer.testing import CliRunner
+
+    from alliance.cli import app
+
+    c = recruited(at=RECRUITED)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["crosspromo", "referral-terms", "--program", c.w.program_id])
+    assert shown.exit_code == 0 and "10% for 12 months, funded by advertiser" in shown.output
+    changed = runner.invoke(
+        app,
+        ["crosspromo", "referral-terms", "--program", c.w.program_id, "--percents", "7.5,1"]
+        + ["--months", "6", "--funded-by", "network"],
+    )
+    assert changed.exit_code == 0 and "7.5% / 1% for 6 months, funded by network" in changed.output
+    bad = runner.invoke(
+        app, ["crosspromo", "referral-terms", "--program", c.w.program_id, "--percents", "0"]
+    )
+    assert bad.exit_code == 2 and "percents" in bad.output
