@@ -154,3 +154,36 @@ def test_the_operator_rejects_with_a_reason(server: Server) -> None:
         application = session.get(PartnerApplication, application_id)
         assert application is not None
         assert (application.status, application.reason) == ("rejected", "no website content")
+
+
+def test_an_advertiser_sets_its_programs_referral_terms(server: Server) -> None:
+    from tests.conversions.factories import world
+
+    w = world(terms={"type": "cps", "percent": "10"}, lock_days=0)
+    page = f"/advertiser/programs/{w.program_id}"
+    adv = signed_in(server, w.advertiser_id)
+    assert "Referral overrides" in adv.get(page).text
+    refused = adv.post(
+        f"{page}/referral-terms",
+        {"percents": "150", "months": "6", "funded_by": "advertiser"},
+        token_from=page,
+    )
+    assert refused.status_code == 303
+    assert "percents" in adv.get(page).text or "at most 100" in adv.get(page).text
+    saved = adv.post(
+        f"{page}/referral-terms",
+        {"percents": "5, 1", "months": "6", "funded_by": "advertiser"},
+        token_from=page,
+    )
+    assert saved.status_code == 303
+    with reading() as session:
+        terms = referrals.terms_of(session, w.program_id)
+        assert terms is not None
+        assert (terms.percents, terms.months, terms.funded_by) == (["5", "1"], 6, "advertiser")
+    shown = adv.get(page).text
+    assert "This program" in shown and "5% / 1%" in shown, shown[shown.find('id="referrals"') :][
+        :900
+    ]
+    adv.post(f"{page}/referral-terms", {"use_network": "1"}, token_from=page)
+    with reading() as session:
+        assert referrals.terms_of(session, w.program_id) is None

@@ -249,10 +249,9 @@ def test_the_cli_shows_and_sets_a_programs_terms() -> None:
     runner = CliRunner()
     shown = runner.invoke(app, ["crosspromo", "referral-terms", "--program", c.w.program_id])
     assert shown.exit_code == 0 and "10% for 12 months, funded by advertiser" in shown.output
+    options = ["--percents", "7.5,1", "--months", "6", "--funded-by", "network"]
     changed = runner.invoke(
-        app,
-        ["crosspromo", "referral-terms", "--program", c.w.program_id, "--percents", "7.5,1"]
-        + ["--months", "6", "--funded-by", "network"],
+        app, ["crosspromo", "referral-terms", "--program", c.w.program_id, *options]
     )
     assert changed.exit_code == 0 and "7.5% / 1% for 6 months, funded by network" in changed.output
     bad = runner.invoke(

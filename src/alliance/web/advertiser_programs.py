@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from alliance.accounts.models import Advertiser
 from alliance.commissions.calculator import SaleFacts, quote_clicks, quote_conversion
 from alliance.commissions.terms import TermsDocument, parse_terms, terms_to_json
+from alliance.crosspromo import referrals
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput
 from alliance.money import MoneyError, normalize_currency, parse_amount
@@ -306,7 +307,14 @@ def _form_page(
             history = _history(session, program.id)
             currency = program.currency
     version = (history[0].version + 1) if history else 1
+    referral_terms = network_terms = None
+    if program is not None:
+        with reading() as session:
+            referral_terms = referrals.terms_of(session, program.id)
+            network_terms = referrals.terms_of(session, referrals.NETWORK)
     context = {
+        "referral_terms": referral_terms,
+        "network_referral_terms": network_terms,
         "program": program,
         "values": values,
         "history": [(t, _terms_text(t.rules, currency)) for t in history],
@@ -456,3 +464,40 @@ async def update_program(request: Request, viewer: AdvertiserAction, program_id:
             version=new_version,
         )
     return redirect(f"/advertiser/programs/{program_id}", message)
+
+
+@router.post("/advertiser/programs/{program_id}/referral-terms")
+async def set_referral_terms(
+    request: Request, viewer: AdvertiserAction, program_id: str
+) -> Response:
+    """The program's own referral overrides (docs/referrals.md): percents per level, months,
+    who pays; or back to the network's terms (`use_network`)."""
+    form = await request.form()
+    try:
+        with transaction() as session:
+            program = own_program(session, viewer, program_id, for_update=True)
+            if text(form, "use_network"):
+                row = referrals.terms_of(session, program.id)
+                if row is not None:
+                    session.delete(row)
+                message = _("The program follows the network's referral terms.")
+            else:
+                months = text(form, "months")
+                terms = referrals.parse_terms(
+                    {
+                        "percents": [p.strip() for p in text(form, "percents").split(",")],
+                        # Not a whole number: refused by parse_terms, naming the field.
+                        "months": int(months) if months.isdigit() else months,
+                        "funded_by": text(form, "funded_by") or "advertiser",
+                        "active": not text(form, "switch_off"),
+                    }
+                )
+                referrals.set_terms(session, program.id, terms)
+                message = _("Referral terms saved.")
+    except AllianceError as exc:
+        return redirect(
+            f"/advertiser/programs/{program_id}#referrals",
+            _("Referral terms not saved: %(error)s", error=exc.detail),
+            kind="error",
+        )
+    return redirect(f"/advertiser/programs/{program_id}#referrals", message)
