@@ -182,6 +182,23 @@ def test_a_completed_order_declined_in_its_lock_period_gives_everything_back() -
     assert len(allocations(s.bundle_id)) == len(rows)
 
 
+def test_a_refund_after_the_commission_was_paid_still_splits_what_it_takes_back() -> None:
+    from alliance.commissions import service as ledger
+
+    s = bundle_sale((1, 1))
+    oid = _id()
+    cid = order(s, "completed", order_id=oid, amount="40.00", items=(line(s.sku, "40.00"),))
+    with transaction() as session:
+        ledger.approve_due(session, AT + timedelta(days=1))
+        commission = ledger.commission_for(session, cid)
+        assert commission is not None
+        ledger.mark_paid(session, commission.id, "pay_TEST")
+    order(s, "refunded", order_id=oid, refund="10.00", at=AT + timedelta(days=2))
+    assert commission_value(cid) == D("3.00")  # 4.00, less a quarter on the next payout
+    refund = by_party(allocations(s.bundle_id), "refund", s.party_ids)
+    assert sorted(refund) == [(D("-5.00"), D("-0.50"))] * 2
+
+
 def test_only_active_bundles_split_and_split_orders_follow_after_deactivation() -> None:
     s = bundle_sale((1, 1), accept=False)
     seller = principal("advertiser", s.w.advertiser_id)
@@ -244,11 +261,11 @@ def test_a_declining_party_declines_the_bundle_and_frees_its_sku() -> None:
         assert caught.value.field == "sku"
 
 
-def _terms(seller_program: str, sku: str, **changes: object) -> bundles.BundleTerms:
+def _terms(seller_program: str, bundle_sku: str, **changes: object) -> bundles.BundleTerms:
     values: dict[str, object] = {
         "program_id": seller_program,
         "name": "Kit",
-        "sku": sku,
+        "sku": bundle_sku,
         "price": "10.00",
         "currency": None,
         "parties": (bundles.PartyTerms(seller_program, D(1)),),
@@ -264,6 +281,10 @@ def _terms(seller_program: str, sku: str, **changes: object) -> bundles.BundleTe
         ({"price": 10.5}, InvalidInput, "price"),
         ({"price": "-1"}, InvalidInput, "price"),
         ({"parties": ()}, InvalidInput, "parties"),
+        ({"currency": "XYZ"}, InvalidInput, "currency"),
+        ({"name": "  "}, InvalidInput, "name"),
+        ({"sku": "A\nB"}, InvalidInput, "sku"),
+        ({"sku": "x" * 129}, InvalidInput, "sku"),
         ({"program_id": "prg_00000000000000000000000000"}, NotFound, "program_id"),
         ({"program_id": "junk"}, NotFound, "program_id"),
     ],

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alliance.accounts.service import Principal
-from alliance.api.fields import is_public_id
+from alliance.api.fields import is_public_id, plain_text
 from alliance.crosspromo.bundle_models import (
     BUNDLE_TRANSITIONS,
     AllocationKind,
@@ -39,7 +39,7 @@ from alliance.crosspromo.bundle_models import (
 from alliance.crosspromo.split import from_minor
 from alliance.errors import Conflict, Forbidden, InvalidInput, NotFound
 from alliance.ids import PREFIXES, new_id
-from alliance.money import MoneyError, parse_amount
+from alliance.money import MoneyError, normalize_currency, parse_amount
 from alliance.programs.models import Enrollment, EnrollmentStatus, Program
 
 MAX_PARTIES = 50
@@ -178,30 +178,42 @@ def _party_programs(session: Session, parties: Sequence[PartyTerms]) -> list[Pro
     return programs
 
 
+def _text(value: str, field: str, longest: int) -> str:
+    """A name or SKU: 1 to `longest` characters, no control characters (they end up in
+    CSV exports and pages), surrounding spaces dropped."""
+    found = value.strip() if isinstance(value, str) else ""
+    if not 1 <= len(found) <= longest:
+        raise InvalidInput(f"{field} must be 1 to {longest} characters", field=field)
+    try:
+        return plain_text(found)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} {exc}", field=field) from None
+
+
 def create_bundle(session: Session, who: Principal, terms: BundleTerms, now: datetime) -> Bundle:
     """Propose a bundle sold by `terms.program_id`'s store. Parties of the seller's own
     programs accept at once; when there are no others the bundle is active at once."""
     program = _seller_program(session, who, terms.program_id)
-    currency = terms.currency or program.currency
+    name = _text(terms.name, "name", 200)
+    sku = _text(terms.sku, "sku", 128)
     try:
+        currency = normalize_currency(terms.currency) if terms.currency else program.currency
         price = parse_amount(terms.price, currency, "price")
     except MoneyError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     programs = _party_programs(session, terms.parties)
     taken = session.scalar(
-        select(Bundle.id).where(Bundle.program_id == program.id, Bundle.open_sku == terms.sku)
+        select(Bundle.id).where(Bundle.program_id == program.id, Bundle.open_sku == sku)
     )
     if taken is not None:
-        raise Conflict(
-            f"bundle {taken} already sells SKU {terms.sku!r} in this program", field="sku"
-        )
+        raise Conflict(f"bundle {taken} already sells SKU {sku!r} in this program", field="sku")
     bundle = Bundle(
         id=new_id(PREFIXES["bundle"]),
         program_id=program.id,
         advertiser_id=program.advertiser_id,
-        name=terms.name,
-        sku=terms.sku,
-        open_sku=terms.sku,
+        name=name,
+        sku=sku,
+        open_sku=sku,
         price=price,
         currency=currency,
         status=BundleStatus.proposed.value,
@@ -235,7 +247,7 @@ def create_bundle(session: Session, who: Principal, terms: BundleTerms, now: dat
             session.flush()
             session.add_all(parties)
     except IntegrityError:
-        raise Conflict(f"another bundle already sells SKU {terms.sku!r}", field="sku") from None
+        raise Conflict(f"another bundle already sells SKU {sku!r}", field="sku") from None
     return bundle
 
 

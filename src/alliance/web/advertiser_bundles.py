@@ -164,18 +164,12 @@ async def propose(request: Request, viewer: AdvertiserAction) -> Response:
     values = {name: text(form, name) for name in ("program_id", "name", "sku", "price", "currency")}
     values["parties"] = text(form, "parties")
     try:
-        name = values["name"].strip()
-        sku = values["sku"].strip()
-        if not name:
-            raise InvalidInput(_("the bundle needs a name"), field="name")
-        if not sku or len(sku) > 128:
-            raise InvalidInput(_("the SKU is 1 to 128 characters"), field="sku")
         terms = service.BundleTerms(
             program_id=values["program_id"],
-            name=name[:200],
-            sku=sku,
+            name=values["name"],
+            sku=values["sku"],
             price=values["price"].strip(),
-            currency=(optional(form, "currency") or "").upper() or None,
+            currency=optional(form, "currency"),
             parties=parse_parties(values["parties"]),
         )
         with transaction() as session:
