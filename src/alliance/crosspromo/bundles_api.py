@@ -139,8 +139,7 @@ class BundleOut(BaseModel):
 
 def _weight_text(party: BundleParty) -> str:
     # PostgreSQL gives NUMERIC(20, 6) back as 2.000000: show the weight as it was agreed.
-    text = f"{party.weight.normalize():f}"
-    return text
+    return f"{party.weight.normalize():f}"
 
 
 class AllocationOut(BaseModel):
