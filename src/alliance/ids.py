@@ -45,6 +45,9 @@ PREFIXES = {
     "contest": "cst",
     "contest_entry": "ent",
     "variant": "var",  # a landing variant of a link (crosspromo/variant_models.py)
+    "bundle": "bdl",  # crosspromo/bundle_models.py
+    "bundle_party": "bdp",
+    "bundle_allocation": "bal",
 }
 
 

@@ -58,6 +58,7 @@ from alliance.conversions.postback import (
     decode_params,
     read_conversion,
 )
+from alliance.crosspromo import bundle_allocations
 from alliance.errors import InvalidInput
 from alliance.ids import PREFIXES, new_id
 from alliance.notifications import outbox
@@ -714,6 +715,7 @@ def complete_conversion(
     conversion.status = ConversionStatus.completed.value
     conversion.completed_at = now
     ledger.complete(session, conversion, now, program.lock_period_days)
+    bundle_allocations.allocate_sale(session, conversion, now)
     _event(session, conversion, "completed", event_id, now)
     outbox.conversion_changed(session, "conversion.completed", conversion)
     return True
@@ -739,6 +741,7 @@ def decline_conversion(
         raise Rejected("illegal_transition", exc.detail, field="status") from None
     conversion.status = ConversionStatus.declined.value
     conversion.decline_reason = reason[:500]
+    bundle_allocations.follow_decline(session, conversion, now)
     _event(session, conversion, "declined", event_id, now, note=reason)
     outbox.conversion_changed(session, "conversion.declined", conversion)
     return True
@@ -774,6 +777,7 @@ def refund_conversion(
     conversion.refunded_amount = max(cumulative, conversion.refunded_amount)
     if full:
         conversion.status = ConversionStatus.refunded.value
+    bundle_allocations.follow_refund(session, conversion, now)
     _event(session, conversion, "refund", event_id, now, refunded=cumulative)
     outbox.conversion_changed(session, "conversion.refunded", conversion)
     return True

@@ -14,6 +14,7 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.bundle_models import Bundle, BundleAllocation, BundleParty
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.crosspromo.referral_models import (
@@ -66,6 +67,9 @@ __all__ = [
     "ApiKey",
     "AudienceSketch",
     "Base",
+    "Bundle",
+    "BundleAllocation",
+    "BundleParty",
     "Click",
     "Commission",
     "CommissionTerms",

@@ -165,6 +165,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/advertiser/orders", N_("Orders")),
         ("/advertiser/rejected", N_("Rejected events")),
         ("/advertiser/creatives", N_("Creatives & feeds")),
+        ("/advertiser/bundles", N_("Bundles")),
         ("/advertiser/webhooks", N_("Webhooks")),
         ("/advertiser/integration", N_("Integration")),
         ("/reports", N_("Reports")),
