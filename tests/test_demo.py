@@ -175,6 +175,7 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
 def test_the_demo_shows_cross_promotion(db_url: str) -> None:
     from alliance.accounts.models import PartnerApplication
     from alliance.commissions.models import Commission
+    from alliance.crosspromo.bundle_models import Bundle, BundleAllocation
     from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry
     from alliance.crosspromo.overlap_models import AudienceSketch
     from alliance.crosspromo.referral_models import PartnerReferral
@@ -220,6 +221,19 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
             )
         )
         assert "disposable_domain" in reasons
+        # The two-brand bundle is active and its orders are split between the brands.
+        bundle = session.scalars(
+            select(Bundle)
+            .join(Program, Program.id == Bundle.program_id)
+            .where(Program.advertiser_id.in_(advertisers))
+        ).one()
+        assert bundle.status == "active"
+        parties = set(
+            session.scalars(
+                select(BundleAllocation.party_id).where(BundleAllocation.bundle_id == bundle.id)
+            )
+        )
+        assert len(parties) == 2
         assert session.scalar(
             select(func.count()).where(
                 AudienceSketch.partner_id.in_(partners), AudienceSketch.distinct_estimate > 0

@@ -237,7 +237,8 @@ def demo(
         f"  cross-promotion:     {cross.referrals} referrals ({cross.refused_referrals} refused "
         f"as a self-referral), {cross.signups} partner sign-up waiting in the review queue, "
         f"a giveaway with {cross.contest_entries} entries ({cross.contest_refused} refused) "
-        f"and {cross.contest_winners} winners drawn, {cross.sketches} audience sketches"
+        f"and {cross.contest_winners} winners drawn, {cross.bundles} two-brand bundle, "
+        f"{cross.sketches} audience sketches"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")
     console.print("  sign in at /login:   ops@alliance.example (operator), ", end="")

@@ -5,6 +5,8 @@
 - a sign-up from a recruit link waiting in the operator's review queue;
 - a closed giveaway with verified entries, bonus entries for referrals, refused entries kept
   with their reasons, and its verifiable draw;
+- a bundle of two brands (Berliner Kaffee's beans with Kyoto tea) sold by the coffee shop,
+  its revenue and commission split 60/40 on every order that has it;
 - the audience-overlap sketches, refreshed once the clicks are in.
 """
 
@@ -15,13 +17,15 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alliance.accounts import applications
-from alliance.accounts.models import PartnerType
-from alliance.crosspromo import contests, overlap, referrals
+from alliance.accounts.models import AccountKind, PartnerType
+from alliance.accounts.service import Principal
+from alliance.crosspromo import bundles, contests, overlap, referrals
 from alliance.db.engine import transaction
 from alliance.mail.models import OutgoingMail
 from alliance.programs.models import Program
@@ -37,6 +41,10 @@ CHAIN = (
 )
 OWN_CODE = "Kaffeeklatsch Magazin"  # typed its own code into the form: a self-referral
 CONTEST_PROGRAM = "nordic-gear"
+# The bundle: sold by the coffee shop's program, Kyoto tea a party (demo/generate.py _basket
+# puts it in about one coffee order in six paid in euros).
+BUNDLE_SELLER, BUNDLE_PARTNER = "berlin-coffee", "kyoto-tea"
+BUNDLE_SKU, BUNDLE_PRICE = "BUNDLE-MORNING-RITUAL", Decimal("39.00")
 _TOKEN = re.compile(r"/verify\?token=([A-Za-z0-9_\-]+)")
 
 
@@ -49,6 +57,7 @@ class CrossPromoSummary:
     contest_refused: int = 0
     contest_winners: int = 0
     sketches: int = 0
+    bundles: int = 0
 
 
 def add_referrals(
@@ -201,3 +210,37 @@ def _token(session: Session, entry_id: str) -> str:
 def refresh_sketches(now: datetime, out: CrossPromoSummary) -> None:
     result = overlap.refresh_sketches(now=now)
     out.sketches = result.partners
+
+
+def add_bundle(
+    session: Session, programs: dict[str, Program], at: datetime, out: CrossPromoSummary
+) -> None:
+    """Proposed by the coffee shop, accepted by the tea house, before the orders come in."""
+    seller, partner = programs[BUNDLE_SELLER], programs[BUNDLE_PARTNER]
+    bundle = bundles.create_bundle(
+        session,
+        Principal(AccountKind.advertiser, seller.advertiser_id),
+        bundles.BundleTerms(
+            program_id=seller.id,
+            name="Morning ritual: single-origin beans and a sencha tin",
+            sku=BUNDLE_SKU,
+            price=BUNDLE_PRICE,
+            currency="EUR",
+            parties=(
+                bundles.PartyTerms(seller.id, Decimal(60)),
+                bundles.PartyTerms(partner.id, Decimal(40)),
+            ),
+        ),
+        at,
+    )
+    for party in bundles.parties_of(session, [bundle.id])[bundle.id]:
+        if party.program_id == partner.id:
+            bundles.decide_party(
+                session,
+                Principal(AccountKind.advertiser, partner.advertiser_id),
+                bundle,
+                party.id,
+                True,
+                at + timedelta(hours=3),
+            )
+    out.bundles += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -192,6 +193,12 @@ def build(
         by_name = {spec.name: partner_id for partner_id, spec in partners.values()}
         crosspromo.add_referrals(
             session, by_name, start - timedelta(days=1), summary.cross_promotion
+        )
+        crosspromo.add_bundle(
+            session,
+            {key: run.program for key, run in runs.items()},
+            start - timedelta(days=1),
+            summary.cross_promotion,
         )
     report("accounts, programs, links", 1, 1)
 
@@ -893,6 +900,21 @@ def _basket(
                 sku=f"SKU-{rng.randrange(100, 999)}",
                 category=rng.choice(categories),
                 amount=value,
+                quantity=1,
+            )
+        )
+    # About one coffee order in six paid in euros holds the two-brand bundle (demo/crosspromo.py).
+    # Chosen by a hash of the order, not by `rng`: the rest of the demo stays as it was.
+    if (
+        order.spec.key == crosspromo.BUNDLE_SELLER
+        and currency == "EUR"
+        and zlib.crc32(f"{order.customer_id}{order.at.isoformat()}".encode()) % 6 == 0
+    ):
+        lines.append(
+            LineInput(
+                sku=crosspromo.BUNDLE_SKU,
+                category=categories[0],
+                amount=crosspromo.BUNDLE_PRICE,
                 quantity=1,
             )
         )
