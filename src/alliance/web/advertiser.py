@@ -25,6 +25,7 @@ from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, 
 from alliance.reports.schemas import OrdersGroup, OrdersRow, TrafficGroup
 from alliance.web import (
     advertiser_assets,
+    advertiser_contests,
     advertiser_orders,
     advertiser_partners,
     advertiser_programs,
@@ -41,6 +42,7 @@ for _module in (
     advertiser_orders,
     advertiser_assets,
     advertiser_setup,
+    advertiser_contests,
 ):
     router.include_router(_module.router)
 
