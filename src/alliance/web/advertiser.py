@@ -26,6 +26,7 @@ from alliance.reports.schemas import OrdersGroup, OrdersRow, TrafficGroup
 from alliance.web import (
     advertiser_assets,
     advertiser_bundles,
+    advertiser_contests,
     advertiser_orders,
     advertiser_partners,
     advertiser_programs,
@@ -43,6 +44,7 @@ for _module in (
     advertiser_assets,
     advertiser_setup,
     advertiser_bundles,
+    advertiser_contests,
 ):
     router.include_router(_module.router)
 
