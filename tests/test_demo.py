@@ -179,6 +179,7 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
     from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry
     from alliance.crosspromo.overlap_models import AudienceSketch
     from alliance.crosspromo.referral_models import PartnerReferral
+    from alliance.crosspromo.variant_models import LinkVariant
 
     summary = build(days=10, scale=0.1, seed=11)
     cross = summary.cross_promotion
@@ -234,6 +235,22 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
             )
         )
         assert len(parties) == 2
+        # The A/B test's clicks landed on its variants, as the redirect would send them.
+        tested = dict(
+            session.execute(
+                select(LinkVariant.id, LinkVariant.landing_url).where(
+                    LinkVariant.program_id.in_(
+                        select(Program.id).where(Program.advertiser_id.in_(advertisers))
+                    )
+                )
+            ).all()
+        )
+        assert len(tested) == 3
+        landed = session.execute(
+            select(Click.variant_id, Click.landing_url).where(Click.variant_id.in_(list(tested)))
+        ).all()
+        assert {variant for variant, _ in landed} >= set(list(tested)[:2])
+        assert all(url.startswith(tested[variant] + "?alclid=") for variant, url in landed)
         assert session.scalar(
             select(func.count()).where(
                 AudienceSketch.partner_id.in_(partners), AudienceSketch.distinct_estimate > 0

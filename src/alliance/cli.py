@@ -238,6 +238,7 @@ def demo(
         f"as a self-referral), {cross.signups} partner sign-up waiting in the review queue, "
         f"a giveaway with {cross.contest_entries} entries ({cross.contest_refused} refused) "
         f"and {cross.contest_winners} winners drawn, {cross.bundles} two-brand bundle, "
+        f"{cross.variants} landing variants on one link, "
         f"{cross.sketches} audience sketches"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")

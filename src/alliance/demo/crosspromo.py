@@ -7,6 +7,9 @@
   with their reasons, and its verifiable draw;
 - a bundle of two brands (Berliner Kaffee's beans with Kyoto tea) sold by the coffee shop,
   its revenue and commission split 60/40 on every order that has it;
+- an A/B test of two landing pages on one of Fjällbloggen's links, plus a variant for
+  returning visitors on mobile (demo/generate.py sends that link's clicks through the same
+  choice the redirect makes);
 - the audience-overlap sketches, refreshed once the clicks are in.
 """
 
@@ -25,10 +28,11 @@ from sqlalchemy.orm import Session
 from alliance.accounts import applications
 from alliance.accounts.models import AccountKind, PartnerType
 from alliance.accounts.service import Principal
-from alliance.crosspromo import bundles, contests, overlap, referrals
+from alliance.crosspromo import bundles, contests, overlap, referrals, variants_service
 from alliance.db.engine import transaction
 from alliance.mail.models import OutgoingMail
 from alliance.programs.models import Program
+from alliance.tracking.models import Link
 
 # (recruiter, recruit): names in demo/network.py PARTNERS.
 # Two levels: The Sleep Scientist earns on MoneyMatters US (level 1) and on the partner
@@ -58,6 +62,7 @@ class CrossPromoSummary:
     contest_winners: int = 0
     sketches: int = 0
     bundles: int = 0
+    variants: int = 0
 
 
 def add_referrals(
@@ -244,3 +249,24 @@ def add_bundle(
                 at + timedelta(hours=3),
             )
     out.bundles += 1
+
+
+VARIANT_PARTNER, VARIANT_PROGRAM = "Fjällbloggen", "nordic-gear"
+
+
+def add_variants(session: Session, link: Link, program: Program, out: CrossPromoSummary) -> None:
+    """Fjällbloggen tests two landing pages half and half, and sends returning visitors on a
+    phone straight to the app offer."""
+    base = program.landing_url.split("?")[0].rstrip("/")
+    for terms in (
+        variants_service.VariantTerms(name="Summer sale", landing_url=f"{base}/summer-sale"),
+        variants_service.VariantTerms(name="Bestsellers", landing_url=f"{base}/bestsellers"),
+        variants_service.VariantTerms(
+            name="App, returning mobile",
+            landing_url=f"{base}/app",
+            devices=("mobile",),
+            visitor="returning",
+        ),
+    ):
+        variants_service.create_variant(session, link, program, terms)
+        out.variants += 1

@@ -27,6 +27,7 @@ from alliance.accounts.service import create_advertiser, create_operator, create
 from alliance.commissions import service as ledger
 from alliance.conversions.postback import ConversionInput, LineInput
 from alliance.conversions.service import record
+from alliance.crosspromo.variants import choose_variant
 from alliance.db.engine import reading, transaction
 from alliance.demo import crosspromo, outbound, payees, stores
 from alliance.demo.catalog import add_catalog
@@ -44,6 +45,7 @@ from alliance.programs.service import (
 )
 from alliance.reports import rollups
 from alliance.settings import get_settings
+from alliance.tracking.link_cache import load_link
 from alliance.tracking.models import Click, InvalidReason, Link
 from alliance.tracking.service import create_link
 from alliance.tracking.visitor import classify_user_agent, country_not_allowed, hash_ip
@@ -199,6 +201,10 @@ def build(
             {key: run.program for key, run in runs.items()},
             start - timedelta(days=1),
             summary.cross_promotion,
+        )
+        tested = links[f"{by_name[crosspromo.VARIANT_PARTNER]}:{crosspromo.VARIANT_PROGRAM}"][0]
+        crosspromo.add_variants(
+            session, tested, runs[crosspromo.VARIANT_PROGRAM].program, summary.cross_promotion
         )
     report("accounts, programs, links", 1, 1)
 
@@ -459,6 +465,14 @@ def _clicks(
     # program key -> converting visitors' last click, for cross-partner paths
     recent_by_program: dict[str, list[tuple[str, str, datetime]]] = {}
 
+    # Links with landing variants choose as the redirect does (the link cache's table).
+    variant_tables = {
+        link.id: entry.variants
+        for link_list in links.values()
+        for link in link_list
+        if (entry := load_link(link.code)) is not None and entry.variants is not None
+    }
+
     for day_index in range(days):
         day = start + timedelta(days=day_index)
         rows: list[dict[str, object]] = []
@@ -477,6 +491,7 @@ def _clicks(
                 if at >= now:
                     continue
                 link = rng.choice(link_list)
+                returning = False
                 if rng.random() < BOT_SHARE:
                     ip = f"66.249.{rng.randrange(64, 96)}.{rng.randrange(1, 255)}"
                     user_agent = rng.choice(BOT_USER_AGENTS)
@@ -485,6 +500,7 @@ def _clicks(
                 elif run.visitors and rng.random() < RETURNING_SHARE:
                     visitor = rng.choice(run.visitors)
                     ip, user_agent, country = profiles[visitor]
+                    returning = True
                 else:
                     visitor = new_id(PREFIXES["visitor"], at)
                     country = rng.choices([c for c, _ in countries], [w for _, w in countries])[0]
@@ -495,6 +511,7 @@ def _clicks(
                     run.visitors.append(visitor)
                 device, is_bot = classified[user_agent]
                 click_id = new_id(PREFIXES["click"], at)
+                variant_id = None
                 subs = link.default_subs
                 # The redirect's geo-targeting, applied to the generated visitor's country.
                 rejected = country_not_allowed(run.program.allowed_countries, country)
@@ -502,6 +519,18 @@ def _clicks(
                     landing = run.program.fallback_url or run.program.landing_url
                 else:
                     landing = (link.country_urls or {}).get(country) or run.program.landing_url
+                    table = variant_tables.get(link.id)
+                    if table is not None and (
+                        chosen := choose_variant(
+                            table,
+                            link_id=link.id,
+                            visitor_id=visitor,
+                            country=country,
+                            device=device,
+                            returning=returning,
+                        )
+                    ):
+                        landing, variant_id = chosen.landing_url, chosen.id
                 rows.append(
                     {
                         "id": click_id,
@@ -526,6 +555,7 @@ def _clicks(
                         "ip_hash": hash_ip(secret, ip),
                         "is_bot": is_bot,
                         "invalid_reason": COUNTRY_NOT_ALLOWED if rejected else None,
+                        "variant_id": variant_id,
                     }
                 )
                 summary.clicks += 1
