@@ -15,6 +15,12 @@ from alliance.conversions.models import (
     WebhookIntegration,
 )
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
+from alliance.crosspromo.matching_models import (
+    CoPurchaseCategory,
+    CoPurchasePair,
+    MatchingState,
+    PartnerCategoryOrders,
+)
 from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.crosspromo.referral_models import (
     AccountFingerprint,
@@ -67,6 +73,8 @@ __all__ = [
     "AudienceSketch",
     "Base",
     "Click",
+    "CoPurchaseCategory",
+    "CoPurchasePair",
     "Commission",
     "CommissionTerms",
     "Contest",
@@ -93,6 +101,7 @@ __all__ = [
     "Link",
     "LinkVariant",
     "LoginFailure",
+    "MatchingState",
     "Membership",
     "NetworkProfile",
     "Operator",
@@ -102,6 +111,7 @@ __all__ = [
     "OutgoingMail",
     "Partner",
     "PartnerApplication",
+    "PartnerCategoryOrders",
     "PartnerPostback",
     "PartnerReferral",
     "Payout",
