@@ -460,13 +460,14 @@ def _percent(rate: float) -> str:
     return f"{rate * 100:.2f}%"
 
 
-def _pair_text(why: PairLift | None, whose: str) -> str:
+def _pair_text(why: PairLift | None, seller: str) -> str:
+    """`seller`: the subject and verb, "the partner sells" or "you sell"."""
     if why is None:
-        return "no category of " + whose + " is bought together with it often enough"
+        return "no category sold on one side is bought with the other's often enough"
     if why.lift is None:
-        return f"{whose} already sells {why.category}"
+        return f"{seller} {why.category} already"
     return (
-        f"{whose} sells {why.category}; customers who buy it buy {why.other} "
+        f"{seller} {why.category}; customers who buy it buy {why.other} "
         f"{why.lift:.1f}x as often as chance ({why.support} co-purchases)"
     )
 
@@ -478,7 +479,7 @@ def _complementarity_part(
     weight: float,
     *,
     same_category: float,
-    whose: str,
+    seller: str,
 ) -> Part:
     co = net.co_purchases
     assert co is not None  # only called when the component is available
@@ -488,15 +489,26 @@ def _complementarity_part(
     if not mix or not other_mix:
         text = "no category known on one side"
     else:
-        text = _pair_text(found.strongest, whose)
+        text = _pair_text(found.strongest, seller)
     return Part(Component.category_complementarity, found.value, weight, text)
 
 
-def _performance_part(orders: int, valid_clicks: int, net: Network, weight: float) -> Part:
+def _performance_part(
+    orders: int, valid_clicks: int, net: Network, weight: float, *, of_partner: bool
+) -> Part:
+    """`of_partner`: the candidate is a partner, whose rates are its own business: the
+    explanation compares with the network in words. A program's rates are what the
+    marketplace shows every partner anyway: in numbers."""
     low = conversion_lower_bound(orders, valid_clicks)
     value = performance_value(low, net.network_rate)
     if valid_clicks <= 0:
         text = "no valid clicks yet"
+    elif of_partner:
+        text = (
+            "converts at least as well as the network (95% Wilson lower bound)"
+            if low >= net.network_rate
+            else "no evidence yet of converting as well as the network (95% Wilson lower bound)"
+        )
     else:
         text = (
             f"conversion rate at least {_percent(low)} (95% Wilson lower bound) "
@@ -574,13 +586,17 @@ def recommend_programs(
                     net,
                     _weighted(plan, Component.category_complementarity),
                     same_category=1.0,
-                    whose="the partner",
+                    seller="the partner sells",
                 )
             )
         if Component.performance in plan.weights:
             parts.append(
                 _performance_part(
-                    offer.orders, offer.valid_clicks, net, _weighted(plan, Component.performance)
+                    offer.orders,
+                    offer.valid_clicks,
+                    net,
+                    _weighted(plan, Component.performance),
+                    of_partner=False,
                 )
             )
         parts.append(
@@ -598,7 +614,7 @@ def recommend_programs(
                 Component.popularity,
                 popularity_value(offer.approved, most),
                 _weighted(plan, Component.popularity),
-                f"{offer.approved} approved partners (most among these programs: {most})",
+                f"approved partners: {offer.approved} (most among these programs: {most})",
             )
         )
         found.append(_build(offer.id, offer.name, plan, parts))
@@ -656,7 +672,7 @@ def recommend_partners(
                     net,
                     _weighted(plan, Component.category_complementarity),
                     same_category=1.0,
-                    whose="the partner",
+                    seller="the partner sells",
                 )
             )
         if Component.performance in plan.weights:
@@ -666,6 +682,7 @@ def recommend_partners(
                     partner.valid_clicks,
                     net,
                     _weighted(plan, Component.performance),
+                    of_partner=True,
                 )
             )
         parts.append(
@@ -683,7 +700,7 @@ def recommend_partners(
                 Component.popularity,
                 popularity_value(partner.approved, most),
                 _weighted(plan, Component.popularity),
-                f"approved in {partner.approved} programs (most among these partners: {most})",
+                f"approved in programs: {partner.approved} (most among these partners: {most})",
             )
         )
         found.append(_build(partner.id, partner.name, plan, parts))
@@ -733,13 +750,17 @@ def recommend_co_promotion(
                     net,
                     _weighted(plan, Component.category_complementarity),
                     same_category=0.0,
-                    whose="you",
+                    seller="you sell",
                 )
             )
         if Component.performance in plan.weights:
             parts.append(
                 _performance_part(
-                    other.orders, other.valid_clicks, net, _weighted(plan, Component.performance)
+                    other.orders,
+                    other.valid_clicks,
+                    net,
+                    _weighted(plan, Component.performance),
+                    of_partner=True,
                 )
             )
         parts.append(
@@ -757,7 +778,7 @@ def recommend_co_promotion(
                 Component.popularity,
                 popularity_value(other.approved, most),
                 _weighted(plan, Component.popularity),
-                f"approved in {other.approved} programs (most among these partners: {most})",
+                f"approved in programs: {other.approved} (most among these partners: {most})",
             )
         )
         found.append(_build(other.id, other.name, plan, parts))
