@@ -31,7 +31,9 @@ sketches on large audiences). The rankings come from `matching_rules.recommend_p
 
 Printed: precision@10, recall@10 and NDCG@10 of the model against popularity (most joined
 first) and random baselines, for programs-for-partners (partners with known joins), cold
-starts (new partners), and partners-for-programs; mean over seeds, with the spread.
+starts (new partners), and partners-for-programs; mean over seeds, with the spread, and the
+ratio of NDCG@10 to popularity's (of the means, and on the seed where it is lowest).
+About 15 s per seed on one core.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def generate(seed: int, n_partners: int, n_programs: int) -> Truth:
     private = 10**9
     program_index = {pid: i for i, pid in enumerate(program_category)}
     for p in partners:
-        for pid in joined[p.id]:
+        for pid in sorted(joined[p.id]):  # sorted: set order varies by process
             clicks = _poisson(rng, 150 * p.activity)
             pool_base = (p.segment * n_programs + program_index[pid]) * POOL
             for _ in range(clicks):
@@ -478,16 +480,19 @@ def main() -> None:
         f"\n{args.seeds} networks (seeds {args.first_seed}-{args.first_seed + args.seeds - 1}),"
         f" {args.partners:,} partners, {args.programs:,} programs each; mean ± sd over seeds\n"
     )
-    print("| task | ranker | precision@10 | recall@10 | NDCG@10 | NDCG vs popularity |")
+    print(
+        "| task | ranker | precision@10 | recall@10 | NDCG@10 | NDCG vs popularity (lowest seed) |"
+    )
     print("|---|---|---|---|---|---|")
     for task in tasks:
-        popular = statistics.fmean(results[(task, "popularity")].ndcg)
+        popular = results[(task, "popularity")].ndcg
         for name in ("model", "popularity", "random"):
             s = results[(task, name)]
-            ratio = statistics.fmean(s.ndcg) / popular if popular else math.nan
+            ratio = statistics.fmean(s.ndcg) / statistics.fmean(popular)
+            lowest = min(m / p for m, p in zip(s.ndcg, popular, strict=True))
             print(
                 f"| {task} | {name} | {_cell(s.precision)} | {_cell(s.recall)} | "
-                f"{_cell(s.ndcg)} | {ratio:.2f}x |"
+                f"{_cell(s.ndcg)} | {ratio:.2f}x ({lowest:.2f}x) |"
             )
     print(f"\n{time.perf_counter() - began:.0f} s in all")
 

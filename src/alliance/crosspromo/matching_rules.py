@@ -240,18 +240,25 @@ def complementarity(
     *,
     same_category: float,
     min_support: int = MIN_SUPPORT,
+    memo: dict[tuple[str, str], tuple[float, PairLift]] | None = None,
 ) -> Complementarity:
     """Σ mix(a) other_mix(b) value(a, b) over category pairs: how much of what one side sells
     goes with what the other sells. value(a, b) is `lift_value` of their lift when at least
     `min_support` baskets hold both (0 below it), and `same_category` when a == b (1 for a
     program of a category the partner already sells; 0 between co-promotion partners, where
     the same category is competition rather than complement). Both mixes sum to 1 (or are
-    empty), so the value is in [0, 1]."""
+    empty), so the value is in [0, 1]. `memo` keeps pair values across calls of one list
+    (pass the same dict only with the same `co`, `same_category` and `min_support`)."""
     total = 0.0
     best: tuple[float, PairLift] | None = None
     for a, share in mix.items():
         for b, other_share in other_mix.items():
-            value, why = pair_value(co, a, b, same_category=same_category, min_support=min_support)
+            known = memo.get((a, b)) if memo is not None else None
+            if known is None:
+                known = pair_value(co, a, b, same_category=same_category, min_support=min_support)
+                if memo is not None:
+                    memo[(a, b)] = known
+            value, why = known
             part = share * other_share * value
             total += part
             if part > 0 and (best is None or part > best[0]):
@@ -480,11 +487,12 @@ def _complementarity_part(
     *,
     same_category: float,
     seller: str,
+    memo: dict[tuple[str, str], tuple[float, PairLift]],
 ) -> Part:
     co = net.co_purchases
     assert co is not None  # only called when the component is available
     found = complementarity(
-        mix, other_mix, co, same_category=same_category, min_support=net.min_support
+        mix, other_mix, co, same_category=same_category, min_support=net.min_support, memo=memo
     )
     if not mix or not other_mix:
         text = "no category known on one side"
@@ -572,6 +580,7 @@ def recommend_programs(
     )
     most = max((p.approved for p in offers), default=0)
     mix = partner.mix()
+    memo: dict[tuple[str, str], tuple[float, PairLift]] = {}
     found = []
     for offer in offers:
         parts: list[Part] = []
@@ -587,6 +596,7 @@ def recommend_programs(
                     _weighted(plan, Component.category_complementarity),
                     same_category=1.0,
                     seller="the partner sells",
+                    memo=memo,
                 )
             )
         if Component.performance in plan.weights:
@@ -658,6 +668,7 @@ def recommend_partners(
     )
     most = max((p.approved for p in candidates), default=0)
     target = program.mix()
+    memo: dict[tuple[str, str], tuple[float, PairLift]] = {}
     found = []
     for partner in candidates:
         parts: list[Part] = []
@@ -673,6 +684,7 @@ def recommend_partners(
                     _weighted(plan, Component.category_complementarity),
                     same_category=1.0,
                     seller="the partner sells",
+                    memo=memo,
                 )
             )
         if Component.performance in plan.weights:
@@ -733,6 +745,7 @@ def recommend_co_promotion(
     )
     most = max((p.approved for p in candidates), default=0)
     mix = partner.mix()
+    memo: dict[tuple[str, str], tuple[float, PairLift]] = {}
     found = []
     for other in candidates:
         parts: list[Part] = []
@@ -751,6 +764,7 @@ def recommend_co_promotion(
                     _weighted(plan, Component.category_complementarity),
                     same_category=0.0,
                     seller="you sell",
+                    memo=memo,
                 )
             )
         if Component.performance in plan.weights:
