@@ -173,6 +173,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "partner": [
         ("/partner", N_("Overview")),
         ("/partner/marketplace", N_("Marketplace")),
+        ("/partner/recommendations", N_("Recommendations")),
         ("/partner/links", N_("Links & coupons")),
         ("/partner/creatives", N_("Creatives")),
         ("/partner/earnings", N_("Earnings")),

@@ -1,0 +1,62 @@
+"""/partner/recommendations through the real server, signed in: the partner's own lists with
+their components, nothing already joined, and the navigation entry."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from alliance.crosspromo import matching
+from tests.conftest import Server
+from tests.crosspromo.matching_factories import Tags, enrolled, orders, partner, shop
+from tests.web.conftest import signed_in
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+def test_the_partner_sees_its_recommendations_with_reasons(server: Server, locale: str) -> None:
+    t = Tags.new()
+    trail, gels = t("trail"), t("gels")
+    me = partner(name="Trail Talk", categories=[trail])
+    mate = partner(name=f"Gel <Guide> {t.tag}", categories=[gels])
+    _, home = shop(trail, name=f"Home {t.tag}")
+    _, gel = shop(gels, name=f"Gels {t.tag}")
+    _, shoe = shop(trail, name=f"Shoes {t.tag}")
+    enrolled(home, me.id)
+    enrolled(gel, mate.id)
+    orders(home, me.id, [trail, gels], count=20)
+    matching.refresh_co_purchases()
+
+    browser = signed_in(server, me.id)
+    try:
+        headers = {"accept-language": locale}
+        page = browser.get("/partner/recommendations", params={"category": trail}, headers=headers)
+        assert page.status_code == 200, page.text
+        text = page.text
+        assert 'href="/partner/recommendations"' in text  # in the navigation
+        assert f'href="/partner/marketplace/{shoe}"' in text
+        assert f"Home {t.tag}" not in text  # joined
+        assert f"Gels {t.tag}" not in text  # another category than the filter
+        label = "Stated categories and audience" if locale == "en" else "Angegebene Kategorien"
+        assert label in text
+        assert "stated category of the program: " + trail in text  # the API's explanation
+        # Partners to promote with: the filter's category is stated by none but me.
+        assert html.escape(f"Gel <Guide> {t.tag}") not in text
+
+        page = browser.get("/partner/recommendations", params={"category": gels}, headers=headers)
+        assert page.status_code == 200
+        assert f"Gels {t.tag}" in page.text
+        assert html.escape(f"Gel <Guide> {t.tag}") in page.text  # escaped, never raw
+        assert f"Gel <Guide> {t.tag}" not in page.text
+    finally:
+        browser.close()
+
+
+def test_other_accounts_are_sent_away(server: Server) -> None:
+    advertiser, _ = shop("anything")
+    browser = signed_in(server, advertiser.id)
+    try:
+        page = browser.get("/partner/recommendations")
+        assert page.status_code == 403
+    finally:
+        browser.close()
