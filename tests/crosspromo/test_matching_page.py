@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+import httpx
 import pytest
 
 from alliance.crosspromo import matching
@@ -33,7 +34,8 @@ def test_the_partner_sees_its_recommendations_with_reasons(server: Server, local
         page = browser.get("/partner/recommendations", params={"category": trail}, headers=headers)
         assert page.status_code == 200, page.text
         text = page.text
-        assert 'href="/partner/recommendations"' in text  # in the navigation
+        assert '<a href="/partner/recommendations" aria-current="page">' in text  # the menu
+        assert "style=" not in text and "<style" not in text and "<script>" not in text
         assert f'href="/partner/marketplace/{shoe}"' in text
         assert f"Home {t.tag}" not in text  # joined
         assert f"Gels {t.tag}" not in text  # another category than the filter
@@ -53,6 +55,8 @@ def test_the_partner_sees_its_recommendations_with_reasons(server: Server, local
 
 
 def test_other_accounts_are_sent_away(server: Server) -> None:
+    anonymous = httpx.get(server.url + "/partner/recommendations", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
     advertiser, _ = shop("anything")
     browser = signed_in(server, advertiser.id)
     try:
