@@ -64,3 +64,35 @@ def test_other_accounts_are_sent_away(server: Server) -> None:
         assert page.status_code == 403
     finally:
         browser.close()
+
+
+def test_the_advertiser_sees_partners_to_invite(server: Server) -> None:
+    t = Tags.new()
+    trail, gels = t("trail"), t("gels")
+    seller = partner(name=f"Seller {t.tag}", categories=[trail])
+    member = partner(name=f"Member {t.tag}", categories=[trail])
+    applicant = partner(name=f"Applicant {t.tag}", categories=[trail])
+    shop_account, mine = shop(trail, name=f"A {t.tag}")
+    _, other = shop(gels, name=f"Other {t.tag}")
+    enrolled(mine, member.id)
+    enrolled(mine, applicant.id, status="applied")
+    enrolled(other, seller.id)
+    orders(other, seller.id, [gels, trail], count=20)
+    matching.refresh_co_purchases()
+
+    browser = signed_in(server, shop_account.id)
+    try:
+        page = browser.get("/advertiser/recommendations", params={"category": trail})
+        assert page.status_code == 200, page.text
+        text = page.text
+        assert '<a href="/advertiser/recommendations" aria-current="page">' in text
+        assert f"A {t.tag}" in text  # its only program is chosen
+        assert f"Seller {t.tag}" in text
+        assert f"Member {t.tag}" not in text and f"Applicant {t.tag}" not in text
+        assert "Category complementarity" in text
+        assert "style=" not in text and "<script>" not in text
+        # Another advertiser's program is not there, whatever the id.
+        refused = browser.get("/advertiser/recommendations", params={"program_id": other})
+        assert refused.status_code == 404
+    finally:
+        browser.close()

@@ -28,6 +28,7 @@ from alliance.web import (
     advertiser_orders,
     advertiser_partners,
     advertiser_programs,
+    advertiser_recommendations,
     advertiser_setup,
 )
 from alliance.web.advertiser_common import own_programs
@@ -41,6 +42,7 @@ for _module in (
     advertiser_orders,
     advertiser_assets,
     advertiser_setup,
+    advertiser_recommendations,
 ):
     router.include_router(_module.router)
 

@@ -162,6 +162,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/advertiser/programs", N_("Programs")),
         ("/advertiser/applications", N_("Applications")),
         ("/advertiser/partners", N_("Partners")),
+        ("/advertiser/recommendations", N_("Recommendations")),
         ("/advertiser/orders", N_("Orders")),
         ("/advertiser/rejected", N_("Rejected events")),
         ("/advertiser/creatives", N_("Creatives & feeds")),
