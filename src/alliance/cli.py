@@ -799,7 +799,8 @@ def matching_show(
     for component, reason in found.unavailable.items():
         console.print(f"  left out: {component.value}: {reason}")
     table = Table()
-    for column in ("id", "name", "score", *(c.value for c in found.weights)):
+    table.add_column("id", no_wrap=True, min_width=30)  # whole, to copy into other commands
+    for column in ("name", "score", *(c.value for c in found.weights)):
         table.add_column(column)
     for item in found.items:
         values = {p.name: f"{p.value:.2f}" for p in item.parts}

@@ -137,3 +137,29 @@ def test_the_daily_job_refreshes(tags: Tags) -> None:
     result = run_task(TASKS["refresh_matching"])
     assert result.ok, result.result
     assert {"orders_read", "baskets", "pairs", "partners", "window_days"} <= set(result.result)
+
+
+def test_the_cli_refreshes_and_shows(tags: Tags) -> None:
+    from typer.testing import CliRunner
+
+    from alliance.cli import app
+
+    trail = tags("cli")
+    seller = partner(categories=[trail])
+    _, store = shop(trail, name="CLI shop")
+    _, other = shop(trail, name="CLI other")
+    enrolled(store, seller.id)
+    runner = CliRunner()
+    done = runner.invoke(app, ["crosspromo", "matching", "refresh"])
+    assert done.exit_code == 0, done.output
+    assert "baskets" in done.output
+    shown = runner.invoke(
+        app, ["crosspromo", "matching", "show", "programs", seller.id, "--category", trail]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert other in shown.output and store not in shown.output
+    assert (
+        runner.invoke(app, ["crosspromo", "matching", "show", "nonsense", seller.id]).exit_code == 2
+    )
+    missing = runner.invoke(app, ["crosspromo", "matching", "show", "partners", "prg_nope"])
+    assert missing.exit_code == 2 and "no program" in missing.output

@@ -186,6 +186,24 @@ def test_a_new_partner_gets_category_popularity(http: httpx.Client, scene: Scene
         assert set(parts(item)) == {"stated_fit", "popularity"}
 
 
+def test_an_unmeasured_audience_is_left_out_and_the_rest_reweighted(
+    http: httpx.Client, scene: Scene
+) -> None:
+    """A partner with history but no audience sketch yet (newer than the last refresh)."""
+    late = partner(name="Late", categories=[scene.tags("late")])  # in no other list's filter
+    enrolled(scene.home, late.id)
+    answer = ranked(http, late.key, "programs", scene, partner_id=late.id)
+    assert answer["basis"] == "personal"
+    assert answer["unavailable"] == [
+        {"name": "audience_overlap", "reason": "no audience sketch of the partner yet"}
+    ]
+    assert "audience_overlap" not in answer["weights"]
+    assert answer["weights"]["popularity"] == pytest.approx(0.30 / 0.75, abs=1e-4)
+    check_arithmetic(answer)
+    for item in answer["items"]:
+        assert "audience_overlap" not in parts(item)
+
+
 # --- partners for a program --------------------------------------------------------------
 
 
