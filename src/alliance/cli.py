@@ -788,6 +788,79 @@ def crosspromo_referral_terms(
         raise typer.Exit(2) from None
 
 
+matching_app = typer.Typer(
+    help="Partner matching: recommendations with reasons (docs/matching.md).",
+    no_args_is_help=True,
+)
+crosspromo_app.add_typer(matching_app, name="matching")
+
+
+@matching_app.command("refresh")
+def matching_refresh() -> None:
+    """Recount co-purchases and partners' category mixes (the daily job's work)."""
+    from alliance.crosspromo.matching import refresh_co_purchases
+
+    done = refresh_co_purchases()
+    console.print(
+        f"[green]counted[/] {done.baskets:,} baskets from {done.orders_read:,} orders of the "
+        f"last {done.window_days} days: {done.categories:,} categories, {done.pairs:,} pairs, "
+        f"{done.partners:,} partners, in {done.seconds:.1f} s"
+    )
+
+
+@matching_app.command("show")
+def matching_show(
+    kind: str = typer.Argument(..., help="programs | partners | co-promotion"),
+    for_id: str = typer.Argument(..., help="The partner (programs, co-promotion) or program"),
+    limit: int = typer.Option(10, min=1, max=50),
+    category: list[str] = typer.Option(None, help="Only candidates of this category (repeatable)"),
+) -> None:
+    """Recommendations with each component's value and weight (as the API answers)."""
+    from rich.table import Table
+
+    from alliance.crosspromo import matching
+    from alliance.db.engine import reading
+    from alliance.programs.models import Program
+
+    with reading() as session:
+        if kind == "partners":
+            program = session.get(Program, for_id)
+            if program is None:
+                console.print(f"[red]no program {for_id!r}[/]")
+                raise typer.Exit(2)
+            found = matching.partners_for_program(
+                session, program, limit=limit, categories=category
+            )
+        elif kind in ("programs", "co-promotion"):
+            from alliance.accounts.models import Partner
+
+            if session.get(Partner, for_id) is None:
+                console.print(f"[red]no partner {for_id!r}[/]")
+                raise typer.Exit(2)
+            pick = (
+                matching.programs_for_partner
+                if kind == "programs"
+                else matching.co_promotion_for_partner
+            )
+            found = pick(session, for_id, limit=limit, categories=category)
+        else:
+            console.print("[red]KIND is programs, partners or co-promotion[/]")
+            raise typer.Exit(2)
+    weights = ", ".join(f"{c.value} {w:.2f}" for c, w in found.weights.items())
+    console.print(f"{found.kind.value} for {for_id} ({found.basis.value}): {weights}")
+    for component, reason in found.unavailable.items():
+        console.print(f"  left out: {component.value}: {reason}")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=30)  # whole, to copy into other commands
+    for column in ("name", "score", *(c.value for c in found.weights)):
+        table.add_column(column)
+    for item in found.items:
+        values = {p.name: f"{p.value:.2f}" for p in item.parts}
+        cells = [values.get(c, "") for c in found.weights]
+        table.add_row(item.id, item.name, f"{item.score:.3f}", *cells)
+    console.print(table)
+
+
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")
 app.add_typer(jobs_app, name="jobs")
 

@@ -15,6 +15,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.crosspromo import bundles_api as bundles
     from alliance.crosspromo import contests_api as contests
+    from alliance.crosspromo import matching_api as recommendations
     from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.crosspromo import referrals_api as referrals
     from alliance.crosspromo import variants_api as link_variants
@@ -48,5 +49,6 @@ def include_routers(app: FastAPI) -> None:
         contests,
         audience_overlap,
         bundles,
+        recommendations,
     ):
         app.include_router(module.router)

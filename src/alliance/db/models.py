@@ -16,6 +16,12 @@ from alliance.conversions.models import (
 )
 from alliance.crosspromo.bundle_models import Bundle, BundleAllocation, BundleParty
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
+from alliance.crosspromo.matching_models import (
+    CoPurchaseCategory,
+    CoPurchasePair,
+    MatchingState,
+    PartnerCategoryOrders,
+)
 from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.crosspromo.referral_models import (
     AccountFingerprint,
@@ -71,6 +77,8 @@ __all__ = [
     "BundleAllocation",
     "BundleParty",
     "Click",
+    "CoPurchaseCategory",
+    "CoPurchasePair",
     "Commission",
     "CommissionTerms",
     "Contest",
@@ -97,6 +105,7 @@ __all__ = [
     "Link",
     "LinkVariant",
     "LoginFailure",
+    "MatchingState",
     "Membership",
     "NetworkProfile",
     "Operator",
@@ -106,6 +115,7 @@ __all__ = [
     "OutgoingMail",
     "Partner",
     "PartnerApplication",
+    "PartnerCategoryOrders",
     "PartnerPostback",
     "PartnerReferral",
     "Payout",

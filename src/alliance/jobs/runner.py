@@ -103,6 +103,12 @@ TASKS: dict[str, Task] = {
             timedelta(days=1),
             "audience sketches of every partner, for audience overlap",
         ),
+        Task(
+            "refresh_matching",
+            tasks.refresh_matching,
+            timedelta(days=1),
+            "co-purchases of categories and partners' category mixes, for matching",
+        ),
     )
 }
 

@@ -162,3 +162,11 @@ def refresh_audience_sketches(now: datetime, _last: dict[str, Any] | None) -> di
     from alliance.crosspromo.overlap import refresh_sketches
 
     return refresh_sketches(now=now).as_result()
+
+
+def refresh_matching(now: datetime, _last: dict[str, Any] | None) -> dict[str, Any]:
+    """Recount co-purchases of categories and partners' category mixes from the orders of
+    the last year, for partner matching (docs/matching.md)."""
+    from alliance.crosspromo.matching import refresh_co_purchases
+
+    return refresh_co_purchases(now=now).as_result()

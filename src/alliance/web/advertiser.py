@@ -30,6 +30,7 @@ from alliance.web import (
     advertiser_orders,
     advertiser_partners,
     advertiser_programs,
+    advertiser_recommendations,
     advertiser_setup,
 )
 from alliance.web.advertiser_common import own_programs
@@ -45,6 +46,7 @@ for _module in (
     advertiser_setup,
     advertiser_bundles,
     advertiser_contests,
+    advertiser_recommendations,
 ):
     router.include_router(_module.router)
 

@@ -3,6 +3,7 @@ pages live in partner_*.py and are included below.
 
 - /partner                  the last 30 days: clicks, orders, earnings by status, EPC, CR
 - /partner/marketplace      programs to browse and join           (partner_market.py)
+- /partner/recommendations  programs, co-promotion partners  (partner_recommendations.py)
 - /partner/links            links with QR codes, coupons            (partner_links.py)
 - /partner/creatives        creatives with the partner's own link   (partner_links.py)
 - /partner/earnings         money by status, from the ledger        (partner_money.py)
@@ -38,6 +39,7 @@ from alliance.web import (
     partner_payout_settings,
     partner_payouts,
     partner_postbacks,
+    partner_recommendations,
     partner_referrals,
 )
 from alliance.web.sessions import PartnerPage
@@ -47,6 +49,7 @@ router = APIRouter()
 # The settings before the payouts: /partner/payouts/settings must not be taken for a payout id.
 for _module in (
     partner_market,
+    partner_recommendations,
     partner_links,
     partner_money,
     partner_postbacks,

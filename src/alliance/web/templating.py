@@ -162,6 +162,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/advertiser/programs", N_("Programs")),
         ("/advertiser/applications", N_("Applications")),
         ("/advertiser/partners", N_("Partners")),
+        ("/advertiser/recommendations", N_("Recommendations")),
         ("/advertiser/orders", N_("Orders")),
         ("/advertiser/rejected", N_("Rejected events")),
         ("/advertiser/creatives", N_("Creatives & feeds")),
@@ -175,6 +176,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "partner": [
         ("/partner", N_("Overview")),
         ("/partner/marketplace", N_("Marketplace")),
+        ("/partner/recommendations", N_("Recommendations")),
         ("/partner/links", N_("Links & coupons")),
         ("/partner/creatives", N_("Creatives")),
         ("/partner/earnings", N_("Earnings")),

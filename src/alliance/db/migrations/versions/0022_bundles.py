@@ -2,7 +2,7 @@
 every bundle line's revenue and commission to the parties
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from alliance.db.base import Amount, UTCDateTime
 
 revision: str = "0022"
-down_revision: str | None = "0019"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
