@@ -45,6 +45,11 @@ PREFIXES = {
     "contest": "cst",
     "contest_entry": "ent",
     "variant": "var",  # a landing variant of a link (crosspromo/variant_models.py)
+    # Co-promotion campaigns (crosspromo/campaign_models.py).
+    "campaign": "cmp",
+    "campaign_party": "cpt",
+    "campaign_slot": "slt",
+    "campaign_deliverable": "dlv",
 }
 
 

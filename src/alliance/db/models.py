@@ -14,6 +14,13 @@ from alliance.conversions.models import (
     OrderValidationRow,
     WebhookIntegration,
 )
+from alliance.crosspromo.campaign_models import (
+    Campaign,
+    CampaignDeliverable,
+    CampaignParty,
+    CampaignReminder,
+    CampaignSlot,
+)
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.overlap_models import AudienceSketch
 from alliance.crosspromo.referral_models import (
@@ -66,6 +73,11 @@ __all__ = [
     "ApiKey",
     "AudienceSketch",
     "Base",
+    "Campaign",
+    "CampaignDeliverable",
+    "CampaignParty",
+    "CampaignReminder",
+    "CampaignSlot",
     "Click",
     "Commission",
     "CommissionTerms",
