@@ -13,6 +13,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import read_api as conversions
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
+    from alliance.crosspromo import campaigns_api as campaigns
     from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.crosspromo import referrals_api as referrals
@@ -46,5 +47,6 @@ def include_routers(app: FastAPI) -> None:
         referrals,
         contests,
         audience_overlap,
+        campaigns,
     ):
         app.include_router(module.router)

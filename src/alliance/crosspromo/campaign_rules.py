@@ -135,6 +135,10 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def is_zone(name: str) -> bool:
+    return name in _zone_names()
+
+
 def zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """An IANA time zone by name (Europe/Berlin), or a 422 naming `field`."""
     text = (name or "").strip()
