@@ -71,4 +71,3 @@ def test_an_override_never_exceeds_its_base_and_is_in_minor_units(
     assert D(0) <= amount <= value
     assert amount == amount.quantize(quantum("EUR"))
     assert abs(amount - value * percent / 100) <= D("0.005")
-
