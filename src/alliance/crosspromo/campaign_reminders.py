@@ -120,7 +120,7 @@ def _send(
                 channel=details.get("channel", ""),
                 program=details.get("program", ""),
                 url=details.get("url", ""),
-                link=campaigns.campaign_page_url(campaign.id),
+                link=campaigns.campaign_page_url(campaign.id, party),
             )
     except IntegrityError:
         return False

@@ -734,8 +734,13 @@ def party_names(session: Session, rows: Sequence[CampaignParty]) -> dict[str, st
     return {p.id: names.get(p.account_id, p.account_id) for p in rows}
 
 
-def campaign_page_url(campaign_id: str) -> str:
-    return f"{get_settings().public_url.rstrip('/')}/partner/campaigns/{campaign_id}"
+def campaign_page_url(campaign_id: str, party: CampaignParty | None = None) -> str:
+    """Where a party reads the campaign: the partner page; advertisers have no campaign page
+    (yet), so theirs is the API resource."""
+    base = get_settings().public_url.rstrip("/")
+    if party is not None and party.partner_id is None:
+        return f"{base}/api/v1/campaigns/{campaign_id}"
+    return f"{base}/partner/campaigns/{campaign_id}"
 
 
 def _ask_for_acceptance(
@@ -756,7 +761,7 @@ def _ask_for_acceptance(
             by=names.get(by.id, "") if by is not None else "",
             version=campaign.terms_version,
             changed=changed,
-            link=campaign_page_url(campaign.id),
+            link=campaign_page_url(campaign.id, party),
         )
 
 
