@@ -10,6 +10,7 @@ pages live in partner_*.py and are included below.
 - /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
+- /partner/campaigns        co-promotion campaigns, slots, review   (partner_campaigns.py)
 
 Every page reads through the same scoping as the REST API (api/scoping.py, the report
 scope), so a partner only ever sees its own links, commissions and money.
@@ -29,6 +30,7 @@ from alliance.programs.models import Enrollment
 from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
+    partner_campaigns,
     partner_links,
     partner_market,
     partner_money,
@@ -48,6 +50,7 @@ for _module in (
     partner_postbacks,
     partner_payout_settings,
     partner_payouts,
+    partner_campaigns,
 ):
     router.include_router(_module.router)
 

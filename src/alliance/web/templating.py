@@ -178,6 +178,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/partner/earnings", N_("Earnings")),
         ("/partner/statement", N_("Statement")),
         ("/partner/payouts", N_("Payouts")),
+        ("/partner/campaigns", N_("Campaigns")),
         ("/partner/postbacks", N_("Postbacks")),
         ("/reports", N_("Reports")),
         ("/team", N_("Team")),
