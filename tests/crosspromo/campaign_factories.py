@@ -38,8 +38,8 @@ class World:
     program_id: str
     brand: Account
     b_offer_id: str
-    a: Account
-    b: Account
+    a: Account  # in Germany
+    b: Account  # in the US
     c: Account
     d: Account  # approved in nothing
 
@@ -50,9 +50,14 @@ def make_world(http: httpx.Client, operator_key: str) -> World:
     brand_id, brand_key = make_advertiser(http, operator_key, currency="EUR", country="DE")
     offer = make_program(http, brand_key, currency="EUR", landing_url="https://brand.example/")
     # With contact addresses: the campaign's mails go to them (no team users here).
+    # Mails are in the language of a partner's country: A reads German, B English.
     partners = [
-        Account(*make_partner(http, operator_key, email=f"p{uuid.uuid4().hex[:10]}@example.com"))
-        for _ in range(4)
+        Account(
+            *make_partner(
+                http, operator_key, country=country, email=f"p{uuid.uuid4().hex[:10]}@example.com"
+            )
+        )
+        for country in ("DE", "US", "SE", "ES")
     ]
     a, b, c, d = partners
     for partner in (a, b, c):

@@ -189,11 +189,14 @@ def test_each_reminder_goes_once_at_the_local_time_across_dst(
         assert row.party_id == party(get(http, world.a.key, campaign["id"]), owner)
     mails = reminder_mails(campaign["id"])
     assert len(mails) == len(expected)  # one contact address per party: one mail each
+    # A (in Germany) reads German, B (in the US) English; times in each one's zone.
     subjects = sorted(mail.subject for mail in mails)
-    assert sum(s.startswith("Overdue") for s in subjects) == 3
-    assert any("2027-03-29 09:00 (Europe/Berlin)" in s for s in subjects)
-    assert any("2027-03-15 09:00 (America/New_York)" in s for s in subjects)
-    post_mail = next(m for m in mails if m.subject.startswith("Due") and "Guest post" in m.subject)
+    assert sum(s.startswith("Overdue: Draft") for s in subjects) == 2
+    assert "Überfällig: Guest post" in subjects
+    assert "Fällig 2027-03-29 09:00 (Europe/Berlin): Guest post" in subjects
+    assert "Due 2027-03-15 09:00 (America/New_York): Mailing" in subjects
+    post_mail = next(m for m in mails if m.subject.startswith("Fällig"))
+    assert post_mail.locale == "de" and "Tracking-Link" in post_mail.text_body
     assert "/c/" in post_mail.text_body and "blog" in post_mail.text_body  # link and channel
 
 
@@ -253,3 +256,38 @@ def test_the_clock_moves_campaigns_live_then_completed(http: httpx.Client, world
     advance_campaigns(utc("2027-06-30T00:00"), None)
     done = get(http, world.a.key, campaign["id"])
     assert done["status"] == "completed" and done["next_due"] is None
+
+
+def test_the_jobs_are_registered_and_the_cli_writes_the_calendar(
+    db_url: str, campaign: dict[str, Any]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import icalendar
+
+    from alliance.jobs.runner import TASKS, run_task
+
+    for name in ("advance_campaigns", "campaign_reminders"):
+        result = run_task(TASKS[name])
+        assert result.ran and result.ok, result.result
+    env = {**os.environ, "ALLIANCE_DATABASE_URL": db_url}
+    out = subprocess.run(
+        [sys.executable, "-m", "alliance.cli", "campaigns", "calendar", campaign["id"]],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    events = icalendar.Calendar.from_ical(out.stdout).walk("VEVENT")
+    assert {str(e["UID"]).split("@")[0] for e in events} == {
+        campaign[name]["id"] for name in ("post", "mailing", "draft")
+    }
+    missing = subprocess.run(
+        [sys.executable, "-m", "alliance.cli", "campaigns", "calendar", "cmp_nope"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2
