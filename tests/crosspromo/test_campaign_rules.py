@@ -87,7 +87,7 @@ def test_transitions(current: str, target: str, allowed: bool) -> None:
 
 
 def test_cancel_from_every_open_state_and_nothing_leaves_a_final_one() -> None:
-    assert OPEN_STATES == {"draft", "proposed", "active", "live"}
+    assert {"draft", "proposed", "active", "live"} == OPEN_STATES
     for state in OPEN_STATES:
         assert can_move(state, CampaignStatus.cancelled)
     for state in (CampaignStatus.completed, CampaignStatus.cancelled):
