@@ -550,3 +550,24 @@ def test_the_exchange_terms_name_who_delivers_to_whom(http: httpx.Client, world:
     assert flows == {(world.a.id, world.b.id, world.b.id), (world.b.id, world.a.id, world.a.id)}
     assert {p.partner_id for p in terms.parties} == {world.a.id, world.b.id}
     assert when(campaign["starts_at"]) == terms.starts_at
+
+
+def test_proposed_terms_stay_complete(http: httpx.Client, world: World) -> None:
+    campaign = agreed_campaign(http, world)
+    for slot in campaign["slots"][1:]:
+        gone = http.delete(
+            f"{API}/campaigns/{campaign['id']}/slots/{slot['id']}", headers=auth(world.a.key)
+        )
+        assert gone.status_code == 204
+    last = campaign["slots"][0]["id"]
+    refused = http.delete(
+        f"{API}/campaigns/{campaign['id']}/slots/{last}", headers=auth(world.a.key)
+    )
+    assert refused.status_code == 422 and refused.json()["field"] == "slots"
+    no_period = http.patch(
+        f"{API}/campaigns/{campaign['id']}", json={"ends_at": None}, headers=auth(world.a.key)
+    )
+    assert no_period.status_code == 422 and no_period.json()["field"] == "ends_at"
+    # Refused edits changed nothing.
+    after = get(http, world.a.key, campaign["id"])
+    assert after["ends_at"] is not None and [s["id"] for s in after["slots"]] == [last]

@@ -409,6 +409,9 @@ def terms_changed(session: Session, campaign: Campaign, who: Principal, now: dat
     campaign.updated_at = now
     if status_of(campaign) is CampaignStatus.draft:
         return
+    # Proposed terms stay complete: no removing the last slot or the period (the caller's
+    # transaction rolls the edit back).
+    check_complete(session, campaign)
     campaign.terms_version += 1
     _move(campaign, CampaignStatus.proposed, now)
     editor = party_of(session, campaign, who)
