@@ -246,3 +246,80 @@ def test_declining_keeps_the_reason_and_the_nav_has_campaigns(
     page = a.get(campaign_url)
     assert "Not our audience" in text_of(block(page.text, pb))
     assert 'href="/partner/campaigns"' in a.get("/partner").text
+
+
+def test_the_organiser_writes_the_schedule_on_the_page(
+    http: httpx.Client, world: World, a: Browser
+) -> None:
+    created = a.post(
+        "/partner/campaigns",
+        {
+            "title": "Winter swap",
+            "kind": "content",
+            "time_zone": "America/New_York",
+            "starts_at": "2027-01-01T00:00",
+            "ends_at": "2027-12-31T00:00",
+        },
+        token_from="/partner/campaigns",
+    )
+    campaign_url = created.headers["location"]
+    campaign_id = campaign_url.rsplit("/", 1)[1]
+    # Parties by id: junk is refused on the field, partners and advertisers are added.
+    junk = a.post(f"{campaign_url}/parties", {"account_id": "someone"}, token_from=campaign_url)
+    assert junk.status_code == 422 and 'id="party-account_id"' in junk.text
+    assert 'aria-describedby="party-account_id-error"' in junk.text
+    for account in (world.b.id, world.d.id, world.shop.id):
+        added = a.post(f"{campaign_url}/parties", {"account_id": account}, token_from=campaign_url)
+        assert added.status_code == 303, added.text
+    campaign = get(http, world.a.key, campaign_id)
+    pa, pb, pd = (party(campaign, p) for p in (world.a.id, world.b.id, world.d.id))
+    page = a.get(campaign_url)
+    assert f'<option value="{world.b_offer_id}"' in page.text  # B's offer is offered
+
+    # D is not approved in the shop's program: the slot is refused, saying so; the form
+    # stays open with what was typed.
+    slot_form = {
+        "promoter_party_id": pd,
+        "beneficiary_party_id": "",
+        "program_id": world.program_id,
+        "channel": "instagram",
+        "title": "Story",
+        "starts_at": "2027-03-09T09:00",
+        "ends_at": "2027-03-09T21:00",
+    }
+    refused = a.post(f"{campaign_url}/slots", slot_form, token_from=campaign_url)
+    assert refused.status_code == 422
+    assert "is not approved in program" in text_of(refused.text)
+    assert 'id="add-slot" open' in refused.text and 'value="Story"' in refused.text
+    # A promotes B's offer: B's link, 09:00 New York time (EDT after 14 March, EST before).
+    slot_form |= {
+        "promoter_party_id": pa,
+        "beneficiary_party_id": pb,
+        "program_id": world.b_offer_id,
+    }
+    scheduled = a.post(f"{campaign_url}/slots", slot_form, token_from=campaign_url)
+    assert scheduled.status_code == 303, scheduled.text
+    [slot] = get(http, world.a.key, campaign_id)["slots"]
+    assert (
+        slot["starts_at"].startswith("2027-03-09T14:00")
+        and slot["link"]["partner_id"] == world.b.id
+    )
+    assert slot["link"]["url"] in a.get(campaign_url).text
+
+    due = a.post(
+        f"{campaign_url}/deliverables",
+        {
+            "party_id": pa,
+            "reviewer_party_id": pb,
+            "slot_id": slot["id"],
+            "title": "Story draft",
+            "due_at": "2027-03-20T17:00",
+        },
+        token_from=campaign_url,
+    )
+    assert due.status_code == 303, due.text
+    [item] = get(http, world.a.key, campaign_id)["deliverables"]
+    assert item["due_at"].startswith("2027-03-20T21:00") and item["reviewer_party_id"] == pb
+    # The slot has a deliverable: removing it is refused until the deliverable goes.
+    blocked = a.post(f"{campaign_url}/slots/{slot['id']}/delete", token_from=campaign_url)
+    assert blocked.status_code == 409

@@ -35,16 +35,21 @@ from alliance.crosspromo.campaign_rules import (
     OWED,
     CampaignKind,
     CampaignStatus,
+    Channel,
     DeliverableStatus,
     PartyRole,
 )
 from alliance.crosspromo.campaign_schemas import (
     CampaignCreate,
+    DeliverableIn,
     DoneIn,
+    PartyIn,
     ReasonIn,
     ReviewIn,
+    SlotIn,
     SubmitIn,
 )
+from alliance.crosspromo.campaigns_api import deliverable_spec, slot_spec
 from alliance.db.engine import reading, transaction
 from alliance.errors import AllianceError, InvalidInput
 from alliance.programs.models import Program
@@ -381,9 +386,18 @@ def _campaign_context(
     organiser = mine is not None and mine.role == PartyRole.organiser.value
     accepted = mine is not None and campaigns.has_accepted(mine, campaign)
     due = campaigns.next_due(session, campaign)
+    editing = organiser and status in OPEN_STATES
     return {
         "campaign": campaign,
         "status": status.value,
+        "can_edit": editing,
+        "party_options": [(p.id, p.name) for p in parties],
+        "partner_party_options": [(p.id, names[p.id]) for p in rows if p.partner_id],
+        "slot_options": [(s.id, s.title) for s in slot_rows],
+        "channel_options": [(c.value, c.value) for c in Channel],
+        "program_options": _program_options(session, rows) if editing else [],
+        "form": {},
+        "open_form": None,
         "parties": parties,
         "slots": slots,
         "deliverables": deliverables,
@@ -402,6 +416,29 @@ def _campaign_context(
         "agreed": status in AGREED_STATES,
         "calendar_url": f"/partner/campaigns/{campaign.id}/calendar.ics",
     }
+
+
+def _program_options(session: Session, rows: list[Any]) -> list[tuple[str, str]]:
+    """Programs a slot can promote, to pick from: the advertiser parties' programs and those
+    a partner party is approved in (active ones; others can still be typed by id)."""
+    from alliance.programs.models import Enrollment, EnrollmentStatus
+
+    partner_ids = [p.partner_id for p in rows if p.partner_id]
+    advertiser_ids = [p.advertiser_id for p in rows if p.advertiser_id]
+    approved = select(Enrollment.program_id).where(
+        Enrollment.partner_id.in_(partner_ids),
+        Enrollment.status == EnrollmentStatus.approved.value,
+    )
+    found = session.execute(
+        select(Program.id, Program.name)
+        .where(
+            Program.status == "active",
+            Program.id.in_(approved) | Program.advertiser_id.in_(advertiser_ids),
+        )
+        .order_by(Program.name, Program.id)
+        .limit(200)
+    ).all()
+    return [(program_id, name) for program_id, name in found]
 
 
 @router.get("/partner/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -596,3 +633,183 @@ def review(
 
     message = _("Approved") if decision == "approve" else _("Changes requested")
     return _run(request, viewer, campaign_id, message, act, f"#{deliverable_id}")
+
+
+# --- the organiser's forms -----------------------------------------------------------------
+
+
+def _local_form_time(raw: str, campaign: Campaign, field: str) -> str | None:
+    return _parse_local(raw, campaign.time_zone, field)
+
+
+def _form_run(
+    request: Request,
+    viewer: Viewer,
+    campaign_id: str,
+    done: str,
+    form_name: str,
+    form: dict[str, Any],
+    action: Any,
+    anchor: str,
+) -> Response:
+    """Like `_run`, but a refusal keeps what was typed in the form it came from."""
+    try:
+        with transaction() as session:
+            campaign = campaigns.get_campaign(
+                session, campaign_id, _principal(viewer), for_update=True
+            )
+            action(session, campaign)
+    except AllianceError as exc:
+        if exc.status == 404 and exc.field is None:
+            raise
+        return _campaign_page(
+            request,
+            viewer,
+            campaign_id,
+            status=exc.status,
+            error=exc.detail,
+            error_field=exc.field,
+            open_form=form_name,
+            form=form,
+        )
+    return redirect(f"/partner/campaigns/{campaign_id}{anchor}", done)
+
+
+@router.post("/partner/campaigns/{campaign_id}/parties")
+def add_party(
+    request: Request,
+    viewer: PartnerAction,
+    campaign_id: str,
+    account_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A partner (ptn_…) or an advertiser (adv_…) joins; after proposing, a change of terms."""
+    who = _principal(viewer)
+    text = account_id.strip()
+
+    def act(session: Session, campaign: Campaign) -> None:
+        try:
+            body = PartyIn.model_validate(
+                {"advertiser_id": text} if text.startswith("adv_") else {"partner_id": text}
+            )
+        except ValidationError:
+            raise InvalidInput(
+                "give a partner id (ptn_…) or an advertiser id (adv_…)", field="account_id"
+            ) from None
+        try:
+            campaigns.add_party(
+                session, campaign, who, campaigns.Invitee(body.partner_id, body.advertiser_id)
+            )
+        except AllianceError as exc:
+            if exc.field and exc.field.startswith("party"):
+                raise InvalidInput(exc.detail, field="account_id") from None
+            raise
+
+    form = {"account_id": account_id}
+    return _form_run(request, viewer, campaign_id, _("Party added"), "party", form, act, "#answer")
+
+
+@router.post("/partner/campaigns/{campaign_id}/slots")
+def add_slot(
+    request: Request,
+    viewer: PartnerAction,
+    campaign_id: str,
+    promoter_party_id: Annotated[str, Form(max_length=40)] = "",
+    beneficiary_party_id: Annotated[str, Form(max_length=40)] = "",
+    program_id: Annotated[str, Form(max_length=40)] = "",
+    channel: Annotated[str, Form(max_length=20)] = "",
+    title: Annotated[str, Form(max_length=400)] = "",
+    starts_at: Annotated[str, Form(max_length=40)] = "",
+    ends_at: Annotated[str, Form(max_length=40)] = "",
+    landing_url: Annotated[str, Form(max_length=4096)] = "",
+    notes: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    """A slot with its own tracking link; the times are on the campaign's clock."""
+    who = _principal(viewer)
+    form = {
+        "promoter_party_id": promoter_party_id,
+        "beneficiary_party_id": beneficiary_party_id,
+        "program_id": program_id.strip(),
+        "channel": channel,
+        "title": title,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "landing_url": landing_url,
+        "notes": notes,
+    }
+
+    def act(session: Session, campaign: Campaign) -> None:
+        body = _validated(
+            SlotIn,
+            {
+                **form,
+                "beneficiary_party_id": beneficiary_party_id or None,
+                "landing_url": landing_url.strip() or None,
+                "starts_at": _local_form_time(starts_at, campaign, "starts_at"),
+                "ends_at": _local_form_time(ends_at, campaign, "ends_at"),
+            },
+        )
+        campaigns.add_slot(session, campaign, who, slot_spec(body))
+
+    return _form_run(
+        request, viewer, campaign_id, _("Slot scheduled"), "slot", form, act, "#schedule"
+    )
+
+
+@router.post("/partner/campaigns/{campaign_id}/slots/{slot_id}/delete")
+def delete_slot(
+    request: Request, viewer: PartnerAction, campaign_id: str, slot_id: str
+) -> Response:
+    who = _principal(viewer)
+
+    def act(session: Session, campaign: Campaign) -> None:
+        campaigns.delete_slot(
+            session, campaign, who, campaigns.get_slot(session, campaign, slot_id)
+        )
+
+    return _run(request, viewer, campaign_id, _("Slot removed"), act, "#schedule")
+
+
+@router.post("/partner/campaigns/{campaign_id}/deliverables")
+def add_deliverable(
+    request: Request,
+    viewer: PartnerAction,
+    campaign_id: str,
+    party_id: Annotated[str, Form(max_length=40)] = "",
+    reviewer_party_id: Annotated[str, Form(max_length=40)] = "",
+    slot_id: Annotated[str, Form(max_length=40)] = "",
+    title: Annotated[str, Form(max_length=400)] = "",
+    due_at: Annotated[str, Form(max_length=40)] = "",
+    description: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    who = _principal(viewer)
+    form = {
+        "party_id": party_id,
+        "reviewer_party_id": reviewer_party_id,
+        "slot_id": slot_id,
+        "title": title,
+        "due_at": due_at,
+        "description": description,
+    }
+
+    def act(session: Session, campaign: Campaign) -> None:
+        body = _validated(
+            DeliverableIn,
+            {
+                **form,
+                "reviewer_party_id": reviewer_party_id or None,
+                "slot_id": slot_id or None,
+                "due_at": _local_form_time(due_at, campaign, "due_at"),
+            },
+        )
+        campaigns.add_deliverable(session, campaign, who, deliverable_spec(body))
+
+    return _form_run(
+        request,
+        viewer,
+        campaign_id,
+        _("Deliverable requested"),
+        "deliverable",
+        form,
+        act,
+        "#deliverables",
+    )
