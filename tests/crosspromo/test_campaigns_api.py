@@ -571,3 +571,76 @@ def test_proposed_terms_stay_complete(http: httpx.Client, world: World) -> None:
     # Refused edits changed nothing.
     after = get(http, world.a.key, campaign["id"])
     assert after["ends_at"] is not None and [s["id"] for s in after["slots"]] == [last]
+
+
+def test_junk_to_every_campaign_endpoint_is_a_4xx_problem(http: httpx.Client, world: World) -> None:
+    """Every endpoint that takes a body, fed junk bodies, and junk ids: never a 500, always
+    problem+json."""
+    campaign = agreed_campaign(http, world)
+    cid, slot = campaign["id"], campaign["slots"][0]["id"]
+    deliverable = expect(
+        http.post(
+            f"{API}/campaigns/{cid}/deliverables",
+            json={"party_id": party(campaign, world.b.id), "title": "x", "due_at": at(1)},
+            headers=auth(world.a.key),
+        ),
+        201,
+    )["id"]
+    writes = [
+        ("POST", "/campaigns"),
+        ("PATCH", f"/campaigns/{cid}"),
+        *(
+            ("POST", f"/campaigns/{cid}/{a}")
+            for a in ("accept", "decline", "cancel")  # propose, start, complete take no body
+        ),
+        ("POST", f"/campaigns/{cid}/parties"),
+        ("PUT", f"/campaigns/{cid}/parties/me/time-zone"),
+        ("POST", f"/campaigns/{cid}/slots"),
+        ("PATCH", f"/campaigns/{cid}/slots/{slot}"),
+        ("POST", f"/campaigns/{cid}/slots/{slot}/done"),
+        ("POST", f"/campaigns/{cid}/deliverables"),
+        ("PATCH", f"/campaigns/{cid}/deliverables/{deliverable}"),
+        *(
+            ("POST", f"/campaigns/{cid}/deliverables/{deliverable}/{a}")
+            for a in ("submit", "approve", "request-changes")
+        ),
+    ]
+    bodies: list[object] = [
+        [],
+        "x",
+        17,
+        {"title": None, "kind": None, "time_zone": None},
+        {"starts_at": "yesterday", "ends_at": 5, "due_at": "2027-13-40T99:00Z"},
+        {"version": -1, "reason": "x" * 5000, "note": "\u0000"},
+        {"promoter_party_id": "cpt_" + "0" * 26, "program_id": "prg_" + "0" * 26, "channel": "fax"},
+        {"party_id": "cpt_\u0000", "url": "javascript:alert(1)", "time_zone": "x" * 100},
+        {
+            "goals": {"revenue": {"amount": "NaN", "currency": "EUR"}},
+            "tolerance": {"percent": "-1"},
+        },
+    ]
+    for method, path in writes:
+        for body in bodies:
+            answer = http.request(method, f"{API}{path}", json=body, headers=auth(world.a.key))
+            assert 400 <= answer.status_code < 500, f"{method} {path} {body!r}: {answer.text}"
+            assert answer.headers["content-type"] == "application/problem+json"
+        raw = http.request(
+            method,
+            f"{API}{path}",
+            content=b"{not json",
+            headers={**auth(world.a.key), "content-type": "application/json"},
+        )
+        assert 400 <= raw.status_code < 500, f"{method} {path}: {raw.text}"
+    for junk in ("slt_" + "Z" * 26, "nope", "%00"):
+        answer = http.patch(
+            f"{API}/campaigns/{cid}/slots/{junk}", json={"title": "x"}, headers=auth(world.a.key)
+        )
+        assert answer.status_code == 404, answer.text
+        answer = http.post(
+            f"{API}/campaigns/{cid}/deliverables/{junk}/submit",
+            json={"note": "x"},
+            headers=auth(world.b.key),
+        )
+        assert answer.status_code == 404, answer.text
+        answer = http.delete(f"{API}/campaigns/{cid}/parties/{junk}", headers=auth(world.a.key))
+        assert answer.status_code == 422, answer.text

@@ -71,6 +71,7 @@ from alliance.crosspromo.campaign_schemas import (
     decimal_text,
 )
 from alliance.db.engine import transaction
+from alliance.errors import InvalidInput
 from alliance.programs.models import Program
 from alliance.settings import get_settings
 from alliance.tracking.models import Link
@@ -109,7 +110,7 @@ def terms_changes(body: CampaignPatch) -> dict[str, Any]:
         elif name == "tolerance":
             value = tolerance_of(value or ToleranceIn())
         elif value is None and name in ("title", "kind", "time_zone", "description"):
-            continue  # not nullable: null means "unchanged"
+            raise InvalidInput(f"{name} cannot be null: leave it out to keep it", field=name)
         changes[name] = value
     return changes
 
@@ -140,12 +141,11 @@ def deliverable_spec(body: DeliverableIn) -> campaigns.DeliverableSpec:
 
 
 def _given(body: SlotPatch | DeliverablePatch, required: frozenset[str]) -> dict[str, Any]:
-    """The fields a PATCH names; null on a required one means "unchanged"."""
-    return {
-        name: getattr(body, name)
-        for name in body.model_fields_set
-        if not (getattr(body, name) is None and name in required)
-    }
+    """The fields a PATCH names; null is refused on a field that cannot be empty."""
+    for name in body.model_fields_set:
+        if getattr(body, name) is None and name in required:
+            raise InvalidInput(f"{name} cannot be null: leave it out to keep it", field=name)
+    return {name: getattr(body, name) for name in body.model_fields_set}
 
 
 # --- service -> output ---------------------------------------------------------------------
