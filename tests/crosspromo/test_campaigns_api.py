@@ -644,3 +644,44 @@ def test_junk_to_every_campaign_endpoint_is_a_4xx_problem(http: httpx.Client, wo
         assert answer.status_code == 404, answer.text
         answer = http.delete(f"{API}/campaigns/{cid}/parties/{junk}", headers=auth(world.a.key))
         assert answer.status_code == 422, answer.text
+
+
+def test_an_advertiser_can_organise_a_campaign_of_its_partners(
+    http: httpx.Client, world: World
+) -> None:
+    campaign = create(
+        http,
+        world.shop.key,
+        kind="bundle",
+        parties=[{"partner_id": world.a.id}, {"partner_id": world.b.id}],
+    )
+    shop, pa, pb = (party(campaign, x) for x in (world.shop.id, world.a.id, world.b.id))
+    assert campaign["organiser_party_id"] == shop
+    for promoter in (pa, pb):
+        slot = expect(
+            add_slot(
+                http,
+                world.shop.key,
+                campaign,
+                promoter_party_id=promoter,
+                program_id=world.program_id,
+            ),
+            201,
+        )
+        assert slot["beneficiary_party_id"] == shop  # its own program
+    expect(act(http, world.shop.key, campaign["id"], "propose"), 200)
+    expect(act(http, world.a.key, campaign["id"], "accept"), 200)
+    agreed = expect(act(http, world.b.key, campaign["id"], "accept"), 200)
+    assert agreed["status"] == "active"
+    # The shop sees it among its campaigns; a partner not in it does not.
+    mine = expect(http.get(f"{API}/campaigns", headers=auth(world.shop.key)), 200)
+    assert campaign["id"] in {c["id"] for c in mine["data"]}
+    with reading() as session:
+        mails = session.scalars(
+            select(OutgoingMail).where(
+                OutgoingMail.about == campaign["id"], OutgoingMail.kind == "campaign_acceptance"
+            )
+        ).all()
+    # Partners are sent to their campaign page (A in German, B in English).
+    assert {m.locale for m in mails} == {"de", "en"}
+    assert all(f"/partner/campaigns/{campaign['id']}" in m.text_body for m in mails)
