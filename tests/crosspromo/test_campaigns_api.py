@@ -534,12 +534,12 @@ def test_an_unknown_party_and_a_backwards_period_are_refused(
 
 
 def test_the_exchange_terms_name_who_delivers_to_whom(http: httpx.Client, world: World) -> None:
-    from alliance.crosspromo import campaigns
+    from alliance.crosspromo import campaign_exchange
 
     campaign = agreed_campaign(http, world, tolerance={"percent": "15", "clicks": 100})
     with reading() as session:
-        terms = campaigns.exchange_terms(session, campaign["id"])
-        between = campaigns.campaigns_between(session, world.a.id, world.b.id)
+        terms = campaign_exchange.exchange_terms(session, campaign["id"])
+        between = campaign_exchange.campaigns_between(session, world.a.id, world.b.id)
     assert (
         terms.agreed and terms.tolerance_percent == Decimal("15") and terms.tolerance_clicks == 100
     )

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alliance.clock import as_utc
-from alliance.crosspromo import campaigns
+from alliance.crosspromo import campaign_schedule, campaigns
 from alliance.crosspromo.campaign_models import Campaign
 from alliance.crosspromo.campaign_rules import CampaignStatus, zone
 from alliance.programs.models import Program
@@ -93,7 +93,7 @@ def calendar(session: Session, campaign: Campaign) -> icalendar.Calendar:
                 url=page,
             )
         )
-    for item in campaigns.deliverables(session, campaign.id):
+    for item in campaign_schedule.deliverables(session, campaign.id):
         due = as_utc(item.due_at).astimezone(tz)
         who = names.get(item.party_id, "")
         lines = [item.description, f"Status: {item.status}", page]

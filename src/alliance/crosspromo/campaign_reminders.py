@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alliance.clock import as_utc, utcnow
-from alliance.crosspromo import campaigns
+from alliance.crosspromo import campaign_schedule, campaigns
 from alliance.crosspromo.campaign_models import (
     Campaign,
     CampaignParty,
@@ -53,7 +53,7 @@ def remind_campaign(session: Session, campaign: Campaign, now: datetime) -> int:
     """Send what is due in one campaign (the caller holds its lock); returns reminders sent."""
     rows = {p.id: p for p in campaigns.parties(session, campaign.id)}
     sent = 0
-    for item in campaigns.owed_items(session, campaign.id):
+    for item in campaign_schedule.owed_items(session, campaign.id):
         party = rows.get(item.party_id)
         if party is None:
             continue
@@ -82,7 +82,7 @@ def _already_sent(session: Session, item_id: str, due_at: datetime, reminder: Re
 def _send(
     session: Session,
     campaign: Campaign,
-    item: campaigns.DueItem,
+    item: campaign_schedule.DueItem,
     party: CampaignParty,
     reminder: Reminder,
     time_zone: str,

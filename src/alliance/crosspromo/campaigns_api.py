@@ -22,7 +22,7 @@ from alliance.api.deps import Anyone, ReadDB
 from alliance.api.fields import amount_text
 from alliance.api.pagination import Page, PageQuery, fetch_page, given
 from alliance.clock import as_utc, utcnow
-from alliance.crosspromo import campaign_ical, campaign_progress, campaigns
+from alliance.crosspromo import campaign_ical, campaign_progress, campaign_schedule, campaigns
 from alliance.crosspromo.campaign_models import (
     Campaign,
     CampaignDeliverable,
@@ -115,8 +115,8 @@ def terms_changes(body: CampaignPatch) -> dict[str, Any]:
     return changes
 
 
-def slot_spec(body: SlotIn) -> campaigns.SlotSpec:
-    return campaigns.SlotSpec(
+def slot_spec(body: SlotIn) -> campaign_schedule.SlotSpec:
+    return campaign_schedule.SlotSpec(
         promoter_party_id=body.promoter_party_id,
         program_id=body.program_id,
         channel=body.channel,
@@ -129,8 +129,8 @@ def slot_spec(body: SlotIn) -> campaigns.SlotSpec:
     )
 
 
-def deliverable_spec(body: DeliverableIn) -> campaigns.DeliverableSpec:
-    return campaigns.DeliverableSpec(
+def deliverable_spec(body: DeliverableIn) -> campaign_schedule.DeliverableSpec:
+    return campaign_schedule.DeliverableSpec(
         party_id=body.party_id,
         title=body.title,
         due_at=body.due_at,
@@ -155,7 +155,7 @@ def local_text(moment: datetime, time_zone: str) -> str:
     return as_utc(moment).astimezone(zone(time_zone)).isoformat()
 
 
-def due_out(item: campaigns.DueItem | None, now: datetime) -> DueOut | None:
+def due_out(item: campaign_schedule.DueItem | None, now: datetime) -> DueOut | None:
     if item is None:
         return None
     return DueOut(
@@ -277,9 +277,10 @@ def campaign_out(session: Session, campaign: Campaign, caller: Principal) -> Cam
             for s in slot_rows
         ],
         deliverables=[
-            deliverable_out(d, campaign, now) for d in campaigns.deliverables(session, campaign.id)
+            deliverable_out(d, campaign, now)
+            for d in campaign_schedule.deliverables(session, campaign.id)
         ],
-        next_due=due_out(campaigns.next_due(session, campaign), now),
+        next_due=due_out(campaign_schedule.next_due(session, campaign), now),
         calendar_url=calendar_url(campaign.id),
         created_by=campaign.created_by,
         created_at=campaign.created_at,
@@ -313,7 +314,7 @@ def summary_out(session: Session, campaign: Campaign, caller: Principal) -> Camp
         my_party_id=mine.id if mine is not None else None,
         accepted_by_me=campaigns.has_accepted(mine, campaign) if mine is not None else None,
         parties=int(count or 0),
-        next_due=due_out(campaigns.next_due(session, campaign), utcnow()),
+        next_due=due_out(campaign_schedule.next_due(session, campaign), utcnow()),
     )
 
 
@@ -513,14 +514,14 @@ def post_slot(campaign_id: str, body: SlotIn, caller: Anyone) -> SlotOut:
     Adding one after proposing asks every party to accept again."""
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.add_slot(session, campaign, caller, slot_spec(body))
+        row = campaign_schedule.add_slot(session, campaign, caller, slot_spec(body))
         return _slot_answer(session, campaign, caller, row.id)
 
 
 @router.get("/campaigns/{campaign_id}/slots/{slot_id}", response_model=SlotOut)
 def get_slot(campaign_id: str, slot_id: str, db: ReadDB, caller: Anyone) -> SlotOut:
     campaign = campaigns.get_campaign(db, campaign_id, caller)
-    row = campaigns.get_slot(db, campaign, slot_id)
+    row = campaign_schedule.get_slot(db, campaign, slot_id)
     return _slot_answer(db, campaign, caller, row.id)
 
 
@@ -531,8 +532,8 @@ def patch_slot(campaign_id: str, slot_id: str, body: SlotPatch, caller: Anyone) 
     )
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_slot(session, campaign, slot_id)
-        campaigns.update_slot(session, campaign, caller, row, _given(body, required))
+        row = campaign_schedule.get_slot(session, campaign, slot_id)
+        campaign_schedule.update_slot(session, campaign, caller, row, _given(body, required))
         return _slot_answer(session, campaign, caller, row.id)
 
 
@@ -540,8 +541,8 @@ def patch_slot(campaign_id: str, slot_id: str, body: SlotPatch, caller: Anyone) 
 def delete_slot(campaign_id: str, slot_id: str, caller: Anyone) -> None:
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_slot(session, campaign, slot_id)
-        campaigns.delete_slot(session, campaign, caller, row)
+        row = campaign_schedule.get_slot(session, campaign, slot_id)
+        campaign_schedule.delete_slot(session, campaign, caller, row)
 
 
 @router.post("/campaigns/{campaign_id}/slots/{slot_id}/done", response_model=SlotOut)
@@ -551,8 +552,8 @@ def post_slot_done(
     """The promoter says the promotion went out: its reminders stop."""
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_slot(session, campaign, slot_id)
-        campaigns.mark_slot_done(session, campaign, caller, row, body.url if body else None)
+        row = campaign_schedule.get_slot(session, campaign, slot_id)
+        campaign_schedule.mark_slot_done(session, campaign, caller, row, body.url if body else None)
         session.flush()
         return _slot_answer(session, campaign, caller, row.id)
 
@@ -564,7 +565,9 @@ def post_slot_done(
 def list_deliverables(campaign_id: str, db: ReadDB, caller: Anyone) -> list[DeliverableOut]:
     campaign = campaigns.get_campaign(db, campaign_id, caller)
     now = utcnow()
-    return [deliverable_out(d, campaign, now) for d in campaigns.deliverables(db, campaign.id)]
+    return [
+        deliverable_out(d, campaign, now) for d in campaign_schedule.deliverables(db, campaign.id)
+    ]
 
 
 @router.post(
@@ -575,7 +578,7 @@ def list_deliverables(campaign_id: str, db: ReadDB, caller: Anyone) -> list[Deli
 def post_deliverable(campaign_id: str, body: DeliverableIn, caller: Anyone) -> DeliverableOut:
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.add_deliverable(session, campaign, caller, deliverable_spec(body))
+        row = campaign_schedule.add_deliverable(session, campaign, caller, deliverable_spec(body))
         return deliverable_out(row, campaign, utcnow())
 
 
@@ -588,8 +591,8 @@ def patch_deliverable(
     required = frozenset({"party_id", "title", "description", "due_at"})
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.update_deliverable(session, campaign, caller, row, _given(body, required))
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.update_deliverable(session, campaign, caller, row, _given(body, required))
         return deliverable_out(row, campaign, utcnow())
 
 
@@ -597,8 +600,8 @@ def patch_deliverable(
 def delete_deliverable(campaign_id: str, deliverable_id: str, caller: Anyone) -> None:
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.delete_deliverable(session, campaign, caller, row)
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.delete_deliverable(session, campaign, caller, row)
 
 
 @router.post(
@@ -609,8 +612,8 @@ def submit_deliverable(
 ) -> DeliverableOut:
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.submit_deliverable(session, campaign, caller, row, body.url, body.note)
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.submit_deliverable(session, campaign, caller, row, body.url, body.note)
         return deliverable_out(row, campaign, utcnow())
 
 
@@ -619,8 +622,10 @@ def _review(
 ) -> DeliverableOut:
     with transaction() as session:
         campaign = campaigns.get_campaign(session, campaign_id, caller, for_update=True)
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.review_deliverable(session, campaign, caller, row, approve=approve, note=note)
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.review_deliverable(
+            session, campaign, caller, row, approve=approve, note=note
+        )
         return deliverable_out(row, campaign, utcnow())
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from alliance.accounts.service import Principal
 from alliance.clock import as_utc, utcnow
-from alliance.crosspromo import campaign_ical, campaign_progress, campaigns
+from alliance.crosspromo import campaign_ical, campaign_progress, campaign_schedule, campaigns
 from alliance.crosspromo.campaign_models import Campaign, CampaignDeliverable, CampaignSlot
 from alliance.crosspromo.campaign_rules import (
     AGREED_STATES,
@@ -112,7 +112,7 @@ def _principal(viewer: Viewer) -> Principal:
 @dataclass(frozen=True, slots=True)
 class Listed:
     campaign: Campaign
-    next_due: campaigns.DueItem | None
+    next_due: campaign_schedule.DueItem | None
     overdue: bool
     accepted: bool
     to_answer: bool  # proposed, and this partner has not answered the current terms
@@ -130,7 +130,7 @@ def _list_page(request: Request, viewer: Viewer, *, status: int = 200, **extra: 
         listed = []
         for row in rows:
             mine = campaigns.party_of(session, row, _principal(viewer))
-            due = campaigns.next_due(session, row)
+            due = campaign_schedule.next_due(session, row)
             accepted = mine is not None and campaigns.has_accepted(mine, row)
             declined = mine is not None and campaigns.has_declined(mine, row)
             listed.append(
@@ -379,13 +379,13 @@ def _campaign_context(
             mine=d.party_id == my_id,
             reviewing=d.reviewer_party_id == my_id,
         )
-        for d in campaigns.deliverables(session, campaign.id)
+        for d in campaign_schedule.deliverables(session, campaign.id)
     ]
     result = campaign_progress.progress(session, campaign, now)
     status = CampaignStatus(campaign.status)
     organiser = mine is not None and mine.role == PartyRole.organiser.value
     accepted = mine is not None and campaigns.has_accepted(mine, campaign)
-    due = campaigns.next_due(session, campaign)
+    due = campaign_schedule.next_due(session, campaign)
     editing = organiser and status in OPEN_STATES
     return {
         "campaign": campaign,
@@ -585,8 +585,8 @@ def slot_done(
 
     def act(session: Session, campaign: Campaign) -> None:
         body = _validated(DoneIn, {"url": url.strip() or None})
-        slot = campaigns.get_slot(session, campaign, slot_id)
-        campaigns.mark_slot_done(session, campaign, who, slot, body.url)
+        slot = campaign_schedule.get_slot(session, campaign, slot_id)
+        campaign_schedule.mark_slot_done(session, campaign, who, slot, body.url)
 
     return _run(request, viewer, campaign_id, _("Marked as run"), act, f"#{slot_id}")
 
@@ -604,8 +604,8 @@ def submit(
 
     def act(session: Session, campaign: Campaign) -> None:
         body = _validated(SubmitIn, {"url": url.strip() or None, "note": note})
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.submit_deliverable(session, campaign, who, row, body.url, body.note)
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.submit_deliverable(session, campaign, who, row, body.url, body.note)
 
     return _run(request, viewer, campaign_id, _("Handed in for review"), act, f"#{deliverable_id}")
 
@@ -626,8 +626,8 @@ def review(
         if decision not in ("approve", "changes"):
             raise InvalidInput("choose approve or ask for changes", field="decision")
         body = _validated(ReviewIn, {"note": note})
-        row = campaigns.get_deliverable(session, campaign, deliverable_id)
-        campaigns.review_deliverable(
+        row = campaign_schedule.get_deliverable(session, campaign, deliverable_id)
+        campaign_schedule.review_deliverable(
             session, campaign, who, row, approve=decision == "approve", note=body.note
         )
 
@@ -748,7 +748,7 @@ def add_slot(
                 "ends_at": _local_form_time(ends_at, campaign, "ends_at"),
             },
         )
-        campaigns.add_slot(session, campaign, who, slot_spec(body))
+        campaign_schedule.add_slot(session, campaign, who, slot_spec(body))
 
     return _form_run(
         request, viewer, campaign_id, _("Slot scheduled"), "slot", form, act, "#schedule"
@@ -762,8 +762,8 @@ def delete_slot(
     who = _principal(viewer)
 
     def act(session: Session, campaign: Campaign) -> None:
-        campaigns.delete_slot(
-            session, campaign, who, campaigns.get_slot(session, campaign, slot_id)
+        campaign_schedule.delete_slot(
+            session, campaign, who, campaign_schedule.get_slot(session, campaign, slot_id)
         )
 
     return _run(request, viewer, campaign_id, _("Slot removed"), act, "#schedule")
@@ -801,7 +801,7 @@ def add_deliverable(
                 "due_at": _local_form_time(due_at, campaign, "due_at"),
             },
         )
-        campaigns.add_deliverable(session, campaign, who, deliverable_spec(body))
+        campaign_schedule.add_deliverable(session, campaign, who, deliverable_spec(body))
 
     return _form_run(
         request,
