@@ -861,6 +861,49 @@ def matching_show(
     console.print(table)
 
 
+campaigns_app = typer.Typer(
+    help="Co-promotion campaigns (docs/copromotion-campaigns.md).", no_args_is_help=True
+)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+@campaigns_app.command("calendar")
+def campaigns_calendar(
+    campaign_id: str = typer.Argument(..., help="A campaign (cmp_...)"),
+    output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout"),
+) -> None:
+    """A campaign's schedule as iCalendar (the file GET .../calendar.ics answers)."""
+    from alliance.crosspromo.campaign_ical import ics_bytes
+    from alliance.crosspromo.campaign_models import Campaign
+    from alliance.db.engine import reading
+
+    with reading() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            console.print(f"[red]no campaign {campaign_id!r}[/]")
+            raise typer.Exit(2)
+        data = ics_bytes(session, campaign)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    output.write_bytes(data)
+    console.print(f"[green]wrote[/] {output} ({len(data):,} bytes)")
+
+
+@campaigns_app.command("remind")
+def campaigns_remind() -> None:
+    """Move campaigns with the clock and send the reminders due now (the two jobs' work)."""
+    from alliance.clock import utcnow
+    from alliance.crosspromo.campaign_reminders import advance_campaigns, send_due_reminders
+
+    now = utcnow()
+    moved = advance_campaigns(now, None)
+    sent = send_due_reminders(now, None)
+    console.print(", ".join(f"{k}={v}" for k, v in {**moved, **sent}.items()))
+    if sent.get("failed"):
+        raise typer.Exit(1)
+
+
 jobs_app = typer.Typer(help="Periodic jobs: approvals, CPC accrual, inbound reprocessing.")
 app.add_typer(jobs_app, name="jobs")
 

@@ -48,6 +48,11 @@ PREFIXES = {
     "bundle": "bdl",  # crosspromo/bundle_models.py
     "bundle_party": "bdp",
     "bundle_allocation": "bal",
+    # Co-promotion campaigns (crosspromo/campaign_models.py).
+    "campaign": "cmp",
+    "campaign_party": "cpt",
+    "campaign_slot": "slt",
+    "campaign_deliverable": "dlv",
 }
 
 

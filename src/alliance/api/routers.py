@@ -14,6 +14,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import validation_api as order_validations
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.crosspromo import bundles_api as bundles
+    from alliance.crosspromo import campaigns_api as campaigns
     from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import matching_api as recommendations
     from alliance.crosspromo import overlap_api as audience_overlap
@@ -50,5 +51,6 @@ def include_routers(app: FastAPI) -> None:
         audience_overlap,
         bundles,
         recommendations,
+        campaigns,
     ):
         app.include_router(module.router)

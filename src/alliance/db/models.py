@@ -15,6 +15,13 @@ from alliance.conversions.models import (
     WebhookIntegration,
 )
 from alliance.crosspromo.bundle_models import Bundle, BundleAllocation, BundleParty
+from alliance.crosspromo.campaign_models import (
+    Campaign,
+    CampaignDeliverable,
+    CampaignParty,
+    CampaignReminder,
+    CampaignSlot,
+)
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.matching_models import (
     CoPurchaseCategory,
@@ -76,6 +83,11 @@ __all__ = [
     "Bundle",
     "BundleAllocation",
     "BundleParty",
+    "Campaign",
+    "CampaignDeliverable",
+    "CampaignParty",
+    "CampaignReminder",
+    "CampaignSlot",
     "Click",
     "CoPurchaseCategory",
     "CoPurchasePair",

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alliance.clock import utcnow
+from alliance.crosspromo.campaign_reminders import advance_campaigns, send_due_reminders
 from alliance.crosspromo.contests import draw_due_contests
 from alliance.db.engine import reading, transaction
 from alliance.ids import PREFIXES, new_id
@@ -90,6 +91,18 @@ TASKS: dict[str, Task] = {
             draw_due_contests,
             timedelta(minutes=1),
             "draw closed contests that need no external randomness value",
+        ),
+        Task(
+            "advance_campaigns",
+            advance_campaigns,
+            timedelta(minutes=1),
+            "co-promotion campaigns go live at their first slot, complete at their end",
+        ),
+        Task(
+            "campaign_reminders",
+            send_due_reminders,
+            timedelta(minutes=5),
+            "reminders of campaign slots and deliverables: 72 h, 24 h, 2 h before, daily overdue",
         ),
         Task(
             "purge_webhook_log",

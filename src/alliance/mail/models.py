@@ -29,6 +29,10 @@ class MailKind(enum.StrEnum):
     """The payout bounced: why, and that the money is back in the balance."""
     contest_verification = "contest_verification"
     """A contest entrant confirms their address: the one-time link (crosspromo/contests.py)."""
+    campaign_acceptance = "campaign_acceptance"
+    """A co-promotion campaign's terms (new or changed) wait for the party's acceptance."""
+    campaign_reminder = "campaign_reminder"
+    """A campaign slot or deliverable is due soon, or overdue (crosspromo/campaign_reminders)."""
 
 
 class MailState(enum.StrEnum):

@@ -13,6 +13,7 @@ pages live in partner_*.py and are included below.
 - /partner/contests         contests, the partner's referral links  (partner_contests.py)
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
+- /partner/campaigns        co-promotion campaigns, slots, review   (partner_campaigns.py)
 
 Every page reads through the same scoping as the REST API (api/scoping.py, the report
 scope), so a partner only ever sees its own links, commissions and money.
@@ -32,6 +33,7 @@ from alliance.programs.models import Enrollment
 from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
+    partner_campaigns,
     partner_contests,
     partner_links,
     partner_market,
@@ -57,6 +59,7 @@ for _module in (
     partner_contests,
     partner_payout_settings,
     partner_payouts,
+    partner_campaigns,
 ):
     router.include_router(_module.router)
 

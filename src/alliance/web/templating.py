@@ -184,6 +184,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/partner/payouts", N_("Payouts")),
         ("/partner/referrals", N_("Referrals")),
         ("/partner/contests", N_("Contests")),
+        ("/partner/campaigns", N_("Campaigns")),
         ("/partner/postbacks", N_("Postbacks")),
         ("/reports", N_("Reports")),
         ("/team", N_("Team")),

@@ -1,7 +1,7 @@
 """partner matching: co-purchase counts of categories and partners' category mixes
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-10 10:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from alliance.db.base import UTCDateTime
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
