@@ -176,6 +176,7 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
     from alliance.accounts.models import PartnerApplication
     from alliance.commissions.models import Commission
     from alliance.crosspromo.bundle_models import Bundle, BundleAllocation
+    from alliance.crosspromo.campaign_models import Campaign, CampaignSlot
     from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry
     from alliance.crosspromo.overlap_models import AudienceSketch
     from alliance.crosspromo.referral_models import PartnerReferral
@@ -251,6 +252,20 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
         ).all()
         assert {variant for variant, _ in landed} >= set(list(tested)[:2])
         assert all(url.startswith(tested[variant] + "?alclid=") for variant, url in landed)
+        # The co-promotion campaign is live, with a slot to come and its links clicked.
+        campaign = session.scalars(
+            select(Campaign).where(
+                Campaign.created_by.in_(partners), Campaign.title == "Autumn trail swap"
+            )
+        ).one()
+        assert campaign.status == "live"
+        slot_links = list(
+            session.scalars(
+                select(CampaignSlot.link_id).where(CampaignSlot.campaign_id == campaign.id)
+            )
+        )
+        assert len(slot_links) == 3
+        assert session.scalar(select(func.count()).where(Click.link_id.in_(slot_links)))
         assert session.scalar(
             select(func.count()).where(
                 AudienceSketch.partner_id.in_(partners), AudienceSketch.distinct_estimate > 0

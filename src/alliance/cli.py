@@ -238,7 +238,8 @@ def demo(
         f"as a self-referral), {cross.signups} partner sign-up waiting in the review queue, "
         f"a giveaway with {cross.contest_entries} entries ({cross.contest_refused} refused) "
         f"and {cross.contest_winners} winners drawn, {cross.bundles} two-brand bundle, "
-        f"{cross.variants} landing variants on one link, "
+        f"{cross.variants} landing variants on one link, a live co-promotion campaign "
+        f"with {cross.campaign_slots} slots, "
         f"{cross.sketches} audience sketches"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")

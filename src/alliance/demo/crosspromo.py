@@ -10,6 +10,9 @@
 - an A/B test of two landing pages on one of Fjällbloggen's links, plus a variant for
   returning visitors on mobile (demo/generate.py sends that link's clicks through the same
   choice the redirect makes);
+- a live co-promotion campaign between TrailTest.de and Fjällbloggen: a newsletter slot
+  already run, a blog slot due in two days (its reminders queued), a guest post to hand in
+  tomorrow and a newsletter text approved, the slots' links getting clicks;
 - the audience-overlap sketches, refreshed once the clicks are in.
 """
 
@@ -28,7 +31,16 @@ from sqlalchemy.orm import Session
 from alliance.accounts import applications
 from alliance.accounts.models import AccountKind, PartnerType
 from alliance.accounts.service import Principal
-from alliance.crosspromo import bundles, contests, overlap, referrals, variants_service
+from alliance.crosspromo import (
+    bundles,
+    campaign_schedule,
+    campaigns,
+    contests,
+    overlap,
+    referrals,
+    variants_service,
+)
+from alliance.crosspromo.campaign_rules import CampaignKind, Channel
 from alliance.db.engine import transaction
 from alliance.mail.models import OutgoingMail
 from alliance.programs.models import Program
@@ -46,7 +58,7 @@ CHAIN = (
 OWN_CODE = "Kaffeeklatsch Magazin"  # typed its own code into the form: a self-referral
 CONTEST_PROGRAM = "nordic-gear"
 # The bundle: sold by the coffee shop's program, Kyoto tea a party (demo/generate.py _basket
-# puts it in about one coffee order in six paid in euros).
+# puts it in every third coffee order paid in euros).
 BUNDLE_SELLER, BUNDLE_PARTNER = "berlin-coffee", "kyoto-tea"
 BUNDLE_SKU, BUNDLE_PRICE = "BUNDLE-MORNING-RITUAL", Decimal("39.00")
 _TOKEN = re.compile(r"/verify\?token=([A-Za-z0-9_\-]+)")
@@ -63,6 +75,8 @@ class CrossPromoSummary:
     sketches: int = 0
     bundles: int = 0
     variants: int = 0
+    campaigns: int = 0
+    campaign_slots: int = 0
 
 
 def add_referrals(
@@ -270,3 +284,116 @@ def add_variants(session: Session, link: Link, program: Program, out: CrossPromo
     ):
         variants_service.create_variant(session, link, program, terms)
         out.variants += 1
+
+
+CAMPAIGN_ORGANISER, CAMPAIGN_PARTNER, CAMPAIGN_PROGRAM = (
+    "TrailTest.de",
+    "Fjällbloggen",
+    "nordic-gear",
+)
+
+
+def add_campaign(
+    session: Session,
+    partner_ids: dict[str, str],
+    program: Program,
+    now: datetime,
+    out: CrossPromoSummary,
+) -> list[Link]:
+    """TrailTest.de and Fjällbloggen promote each other's Nordic Gear links for a month: made
+    and agreed three weeks ago, live since the first slot. Returns the slots' links, for the
+    demo's traffic."""
+    organiser = Principal(AccountKind.partner, partner_ids[CAMPAIGN_ORGANISER])
+    other = Principal(AccountKind.partner, partner_ids[CAMPAIGN_PARTNER])
+    made = now - timedelta(days=21)
+    campaign = campaigns.create_campaign(
+        session,
+        organiser,
+        campaigns.Terms(
+            title="Autumn trail swap",
+            kind=CampaignKind.content,
+            time_zone="Europe/Stockholm",
+            description="Two gear blogs recommend each other's picks for the autumn season.",
+            starts_at=now - timedelta(days=14),
+            ends_at=now + timedelta(days=16),
+            goals=campaigns.Goals(clicks=1500, orders=25),
+            tolerance=campaigns.Tolerance(percent=Decimal(20), clicks=150),
+        ),
+        [campaigns.Invitee(partner_id=other.id, time_zone="Europe/Stockholm")],
+        now=made,
+    )
+    rows = {p.partner_id: p for p in campaigns.parties(session, campaign.id)}
+    mine, theirs = rows[organiser.id], rows[other.id]
+    plan = (
+        (theirs, mine, Channel.newsletter, "Fjällbloggen's Sunday letter: TrailTest's picks", -7),
+        (mine, theirs, Channel.blog, "TrailTest.de review round-up: Fjällbloggen's list", 2),
+        (theirs, mine, Channel.instagram, "Fjällbloggen stories: the TrailTest top 3", 9),
+    )
+    slots = []
+    for promoter, beneficiary, channel, title, day in plan:
+        begins = (now + timedelta(days=day)).replace(hour=7, minute=0, second=0, microsecond=0)
+        slots.append(
+            campaign_schedule.add_slot(
+                session,
+                campaign,
+                organiser,
+                campaign_schedule.SlotSpec(
+                    promoter_party_id=promoter.id,
+                    program_id=program.id,
+                    channel=channel,
+                    title=title,
+                    starts_at=begins,
+                    ends_at=begins + timedelta(days=2),
+                    beneficiary_party_id=beneficiary.id,
+                ),
+                now=made,
+            )
+        )
+        out.campaign_slots += 1
+    campaign_schedule.add_deliverable(
+        session,
+        campaign,
+        organiser,
+        campaign_schedule.DeliverableSpec(
+            party_id=mine.id,
+            title="Guest post draft: 'Five trails for October'",
+            due_at=now + timedelta(days=1),
+            slot_id=slots[1].id,
+        ),
+        now=made,
+    )
+    copy = campaign_schedule.add_deliverable(
+        session,
+        campaign,
+        organiser,
+        campaign_schedule.DeliverableSpec(
+            party_id=theirs.id,
+            title="Newsletter text with the two links",
+            due_at=now - timedelta(days=8),
+            slot_id=slots[0].id,
+        ),
+        now=made,
+    )
+    campaigns.propose(session, campaign, organiser, now=made)
+    campaigns.accept(session, campaign, other, now=made + timedelta(hours=5))
+    campaign_schedule.submit_deliverable(
+        session,
+        campaign,
+        other,
+        copy,
+        None,
+        "Text and links in the shared doc.",
+        now=now - timedelta(days=9),
+    )
+    campaign_schedule.review_deliverable(
+        session,
+        campaign,
+        organiser,
+        copy,
+        approve=True,
+        note="Perfect, thanks!",
+        now=now - timedelta(days=9) + timedelta(hours=3),
+    )
+    campaigns.start(session, campaign, organiser, now=now - timedelta(days=7))
+    out.campaigns += 1
+    return [session.get_one(Link, slot.link_id) for slot in slots]
