@@ -9,6 +9,7 @@ pages live in partner_*.py and are included below.
 - /partner/statement        every commission with its arithmetic    (partner_money.py)
 - /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
 - /partner/referrals        recruit link, recruits and what they earned (partner_referrals.py)
+- /partner/audience         audience size, partners sharing visitors  (partner_audience.py)
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
 
@@ -30,6 +31,7 @@ from alliance.programs.models import Enrollment
 from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
+    partner_audience,
     partner_links,
     partner_market,
     partner_money,
@@ -49,6 +51,7 @@ for _module in (
     partner_money,
     partner_postbacks,
     partner_referrals,
+    partner_audience,
     partner_payout_settings,
     partner_payouts,
 ):

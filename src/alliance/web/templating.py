@@ -179,6 +179,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/partner/statement", N_("Statement")),
         ("/partner/payouts", N_("Payouts")),
         ("/partner/referrals", N_("Referrals")),
+        ("/partner/audience", N_("Audience")),
         ("/partner/postbacks", N_("Postbacks")),
         ("/reports", N_("Reports")),
         ("/team", N_("Team")),
