@@ -177,6 +177,9 @@ def test_the_refresh_is_told_in_words() -> None:
     never = refresh_text(RefreshSchedule(None, None), now)
     assert never.startswith("The daily refresh has not run on this network yet.")
     assert "alliance crosspromo sketches refresh" in never
+    # Sketches made by the CLI or the demo, the job never run: the runner takes it as due.
+    made_by_hand = refresh_text(RefreshSchedule(None, None), now, measured=True)
+    assert made_by_hand.startswith("The daily refresh is due now")
     late = RefreshSchedule(now - timedelta(days=2), now - timedelta(days=1))
     assert refresh_text(late, now).startswith("The daily refresh is due now")
     soon = RefreshSchedule(now - timedelta(hours=20), now + timedelta(hours=4))

@@ -26,10 +26,10 @@ from alliance.web.sessions import Viewer
 # Partners listed for one partner when the form names only it.
 TOP = 10
 # Above this many measured partners the per-row best match is not computed on the page: the
-# search estimates few pairs but intersects every pair's samples, ~0.4 s for 50 partners
-# (docs/audience-overlap.md), then kept until the next refresh. The compare form works at any
-# size (it compares one partner with the others).
-BEST_PER_ROW_MAX = 60
+# search intersects every pair's samples, 0.1 s for 25 partners, 0.8 s for 50, 2.2 s
+# for 100 (bench/overlap_best_matches.py, docs/audience-pages.md); its answer is then kept
+# until the next refresh. The compare form works at any size (one partner against the rest).
+BEST_PER_ROW_MAX = 50
 
 
 @dataclass(slots=True)

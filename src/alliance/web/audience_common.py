@@ -103,14 +103,16 @@ def refusal_text(exc: AllianceError, *, not_found: str, names: Mapping[str, str 
     return _("This comparison is not possible: %(reason)s", reason=exc.detail)
 
 
-def refresh_text(schedule: RefreshSchedule, now: datetime) -> str:
-    """When the next daily refresh of the sketches runs, in a sentence."""
-    if schedule.next_run_at is None:
+def refresh_text(schedule: RefreshSchedule, now: datetime, *, measured: bool = False) -> str:
+    """When the next daily refresh of the sketches runs, in a sentence. `measured`: the
+    sketches exist though the job never ran (made by the CLI or the demo): the runner then
+    takes the job as due at once."""
+    if schedule.next_run_at is None and not measured:
         return _(
             "The daily refresh has not run on this network yet. The operator can run it now "
             "with “alliance crosspromo sketches refresh”."
         )
-    if schedule.next_run_at <= now:
+    if schedule.next_run_at is None or schedule.next_run_at <= now:
         return _(
             "The daily refresh is due now and runs with the next background jobs (the "
             "operator can also run “alliance crosspromo sketches refresh”)."

@@ -73,7 +73,7 @@ def audience_page(
         "top_size": TOP,
         "comparison": comparison,
         "days": days,
-        "refresh": refresh_text(schedule, utcnow()),
+        "refresh": refresh_text(schedule, utcnow(), measured=mine is not None),
         "share": share_text,
         "sample_size": SAMPLE_SIZE,
         "suppress_below": overlap.SUPPRESS_BELOW,
