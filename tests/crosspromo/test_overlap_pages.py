@@ -29,10 +29,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from alliance.accounts.models import AccountKind
+from alliance.accounts.users import Role
 from alliance.crosspromo import overlap
-from alliance.db.engine import transaction
+from alliance.db.engine import reading, transaction
 from alliance.ids import PREFIXES, new_id
 from alliance.jobs.models import JobRun
+from alliance.web import advertiser_audience
+from alliance.web.sessions import Viewer
 from tests.conftest import Server
 from tests.crosspromo.overlap_factories import (
     Audience,
@@ -340,3 +344,27 @@ def test_the_same_partner_twice_is_refused(world: World, shop_user: Browser) -> 
     )
     assert page.status_code == 422
     assert "Choose two different partners." in section(page.text, "compare-error")
+
+
+def test_many_partners_skip_the_per_row_search_but_still_compare(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: the cap is a constant of the page module (the server's is 50)."""
+    monkeypatch.setattr(advertiser_audience, "BEST_PER_ROW_MAX", 1)
+    viewer = Viewer(
+        user_id="usr_test",
+        email="owner@example.com",
+        name="Owner",
+        membership_id="mbr_test",
+        kind=AccountKind.advertiser,
+        account_id=world.advertiser_id,
+        account_name="Shop",
+        role=Role.owner,
+        accounts=(),
+    )
+    with reading() as session:
+        view = advertiser_audience.shared_audience(
+            session, viewer, world.ours.partner.id, world.twin.partner.id
+        )
+    assert view.best_skipped and view.best == {}
+    assert view.pair is not None and view.pair.numbers["shared"] == 200
