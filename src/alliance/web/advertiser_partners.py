@@ -7,6 +7,9 @@ advertiser behind those figures reaches the page: only sums and ratios.
 
 Decisions go through `programs.service.decide_enrollment`, the REST API's call, on an
 enrollment looked up through the API's scoping (another advertiser's is a 404).
+
+The partners page also shows the shared audience of the approved partners (each one's best
+match, and a compare form): advertiser_audience.py, with the REST API's visibility rules.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from alliance.reports.queries import (
     traffic_report,
 )
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
+from alliance.web.advertiser_audience import shared_audience
 from alliance.web.advertiser_common import (
     invalid_from,
     own_programs,
@@ -49,6 +53,7 @@ from alliance.web.advertiser_common import (
     query_url,
     redirect,
 )
+from alliance.web.audience_common import share_text
 from alliance.web.i18n import _
 from alliance.web.sessions import AdvertiserAction, AdvertiserPage, local_path
 from alliance.web.templating import render
@@ -258,6 +263,8 @@ def partners_page(
     program_id: Annotated[str | None, Query(max_length=64)] = None,
     sort: Annotated[str, Query(max_length=20)] = "sales",
     direction: Annotated[str, Query(alias="dir", pattern="^(asc|desc)$")] = "desc",
+    partner_id: Annotated[str, Query(max_length=64)] = "",
+    other_partner_id: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     if sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
@@ -294,6 +301,7 @@ def partners_page(
         )
         traffic = traffic_report(session, query, TrafficGroup.partner)
         orders = orders_report(session, query, OrdersGroup.partner)
+        audience = shared_audience(session, viewer, partner_id, other_partner_id)
     currencies: dict[str, int] = defaultdict(int)
     for t in traffic.rows:
         if t.group in rows:
@@ -317,6 +325,18 @@ def partners_page(
     def url_for_sort(key: str, new_direction: str) -> str:
         return query_url("/advertiser/partners", program_id=chosen, sort=key, dir=new_direction)
 
+    def url_for_pair(first: str, second: str = "") -> str:
+        """The page comparing two partners (or listing one's nearest), scrolled to the view."""
+        base = query_url(
+            "/advertiser/partners",
+            program_id=chosen,
+            sort=sort,
+            dir=direction,
+            partner_id=first,
+            other_partner_id=second,
+        )
+        return f"{base}#shared-audience"
+
     context = {
         "rows": ordered,
         "programs": programs,
@@ -328,5 +348,8 @@ def partners_page(
         "end": today,
         "days": KPI_DAYS,
         "here": query_url("/advertiser/partners", program_id=chosen, sort=sort, dir=direction),
+        "audience": audience,
+        "share": share_text,
+        "url_for_pair": url_for_pair,
     }
-    return render(request, "advertiser/partners.html", context)
+    return render(request, "advertiser/partners.html", context, status=audience.status)

@@ -11,6 +11,7 @@ pages live in partner_*.py and are included below.
 - /partner/postbacks        postback URL templates and their log    (partner_postbacks.py)
 - /partner/referrals        recruit link, recruits and what they earned (partner_referrals.py)
 - /partner/contests         contests, the partner's referral links  (partner_contests.py)
+- /partner/audience         audience size, partners sharing visitors  (partner_audience.py)
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
 - /partner/campaigns        co-promotion campaigns, slots, review   (partner_campaigns.py)
@@ -33,6 +34,7 @@ from alliance.programs.models import Enrollment
 from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, traffic_report
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
+    partner_audience,
     partner_campaigns,
     partner_contests,
     partner_links,
@@ -57,6 +59,7 @@ for _module in (
     partner_postbacks,
     partner_referrals,
     partner_contests,
+    partner_audience,
     partner_payout_settings,
     partner_payouts,
     partner_campaigns,

@@ -185,6 +185,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/partner/referrals", N_("Referrals")),
         ("/partner/contests", N_("Contests")),
         ("/partner/campaigns", N_("Campaigns")),
+        ("/partner/audience", N_("Audience")),
         ("/partner/postbacks", N_("Postbacks")),
         ("/reports", N_("Reports")),
         ("/team", N_("Team")),
