@@ -43,6 +43,8 @@ from alliance.tracking.models import Click, is_valid_click
 # Fraud screening may flag a click as a bot or invalid for this long after it happened
 # (docs/fair-exchange.md): only older clicks are counted, and a counted one stays counted.
 DEFAULT_SCREENING = timedelta(days=7)
+# A carry-over cap, in unique clicks (the column is a 32-bit integer).
+MAX_CAP = 10**9
 
 
 # --- recording deliveries --------------------------------------------------------------------
@@ -391,8 +393,10 @@ def settle_carry_over(
     """The partner owed carries at most `cap` unique clicks of what it is owed into the next
     period and forgives the excess, posted as one entry. Only the partner owed may: the one
     owing cannot write off its own debt."""
-    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
-        raise InvalidInput("the cap is a whole number of unique clicks, at least 0", field="cap")
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_CAP:
+        raise InvalidInput(
+            f"the cap is a whole number of unique clicks, from 0 to {MAX_CAP}", field="cap"
+        )
     campaign = campaigns.get_campaign(session, campaign_id, who, for_update=True)
     me = _caller_partner(session, campaign, who)
     if me is None:
