@@ -22,7 +22,7 @@ from alliance.mail.models import OutgoingMail
 from tests.api.factories import API, auth, expect, insert_click
 from tests.conftest import Server
 
-from .campaign_factories import World, agreed_campaign, make_world, party
+from .campaign_factories import World, agreed_campaign, at, get, make_world, party
 
 pytestmark = pytest.mark.xdist_group("fair-exchange")
 
@@ -204,3 +204,38 @@ def test_the_job_counts_and_alerts_each_agreed_campaign(http: httpx.Client, worl
     assert again["entries"] == 0 and again["alerts"] == 0
     [mine] = balances(http, world.a.key, campaign["id"])
     assert mine["balance"] == 1 and mine["exceeded"] is True
+
+
+def test_a_make_good_slot_goes_through_the_campaign_terms(http: httpx.Client, world: World) -> None:
+    campaign = agreed_campaign(http, world, slot_start=-0.5)
+    cid = campaign["id"]
+    a_for_b = slot_link(campaign, party(campaign, world.a.id))
+    for _ in range(2):
+        click(a_for_b, new_id("vis"))
+    assert record(cid, days=8) == 2  # B owes A two people
+    url = f"{API}/campaigns/{cid}/exchange/make-good"
+    body = {
+        "owing_partner_id": world.b.id,
+        "owed_partner_id": world.a.id,
+        "program_id": world.program_id,  # A's offer: A's link in the shop's program
+        "channel": "instagram",
+        "title": "Make-good story",
+        "starts_at": at(2),
+        "ends_at": at(3),
+    }
+    # Only the organiser (A) schedules; A owes B nothing.
+    not_organiser = http.post(url, json=body, headers=auth(world.b.key))
+    assert not_organiser.status_code == 403, not_organiser.text
+    reversed_ = {**body, "owing_partner_id": world.a.id, "owed_partner_id": world.b.id}
+    refused = http.post(url, json=reversed_, headers=auth(world.a.key))
+    assert refused.status_code == 409 and "owing_partner_id" in refused.text
+    junk = http.post(url, json={**body, "starts_at": "soon"}, headers=auth(world.a.key))
+    assert junk.status_code == 422 and "starts_at" in junk.text
+
+    done = expect(http.post(url, json=body, headers=auth(world.a.key)), 201)
+    assert done["method"] == "make_good" and done["balance_before"] == 2
+    after = get(http, world.a.key, cid)
+    assert after["status"] == "proposed"  # changed terms: every party accepts again
+    [slot] = [s for s in after["slots"] if s["id"] == done["slot_id"]]
+    assert slot["promoter_party_id"] == party(after, world.b.id)
+    assert slot["link"]["partner_id"] == world.a.id

@@ -26,12 +26,14 @@ from alliance.accounts.service import Principal
 from alliance.crosspromo import campaigns, exchange_rules
 from alliance.crosspromo.campaign_exchange import ExchangeTerms, exchange_terms
 from alliance.crosspromo.campaign_models import Campaign, CampaignParty
-from alliance.crosspromo.campaign_rules import AGREED_STATES, CampaignStatus
+from alliance.crosspromo.campaign_rules import AGREED_STATES, CampaignStatus, Channel
+from alliance.crosspromo.campaign_schedule import SlotSpec, add_slot
 from alliance.crosspromo.exchange_models import (
     EntryKind,
     ExchangeAlert,
     ExchangeEntry,
     ExchangeSettlement,
+    SettlementMethod,
 )
 from alliance.crosspromo.exchange_rules import Delivery, Tolerance
 from alliance.errors import Conflict, InvalidInput, NotFound
@@ -420,7 +422,7 @@ def settle_carry_over(
         campaign_id=campaign.id,
         partner_low=low,
         partner_high=high,
-        method="carry_over",
+        method=SettlementMethod.carry_over.value,
         balance_before=sign * state.balance,
         cap=cap,
         carried=sign * outcome.carried,
@@ -444,6 +446,71 @@ def settle_carry_over(
             recorded_at=now,
         )
     )
+    session.flush()
+    return settlement
+
+
+@dataclass(frozen=True, slots=True)
+class MakeGood:
+    """A slot asked of the partner owing, for the partner owed: what, where, when."""
+
+    owing_partner_id: str
+    owed_partner_id: str
+    program_id: str  # the owed partner's offer (the slot's link is the owed partner's)
+    channel: Channel
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+def settle_make_good(
+    session: Session, campaign_id: str, who: Principal, terms: MakeGood, now: datetime
+) -> ExchangeSettlement:
+    """Add a slot in which the partner owing promotes the partner owed's offer, through the
+    campaigns service (so only the organiser may, and the changed terms go back to every party
+    for acceptance). The balance moves as the slot's clicks are confirmed, not before."""
+    campaign = campaigns.get_campaign(session, campaign_id, who, for_update=True)
+    _caller_partner(session, campaign, who)
+    owed = _counterpart(session, campaign, None, terms.owed_partner_id, "owed_partner_id")
+    owing = _counterpart(session, campaign, owed, terms.owing_partner_id, "owing_partner_id")
+    state = pair_balance(session, exchange_terms(session, campaign.id), owed, owing)
+    if state.balance <= 0:
+        raise Conflict(
+            f"{owing} owes {owed} nothing in this campaign (balance {state.balance})",
+            field="owing_partner_id",
+        )
+    by_partner = {
+        p.partner_id: p.id for p in campaigns.parties(session, campaign.id) if p.partner_id
+    }
+    slot = add_slot(
+        session,
+        campaign,
+        who,
+        SlotSpec(
+            promoter_party_id=by_partner[owing],
+            beneficiary_party_id=by_partner[owed],
+            program_id=terms.program_id,
+            channel=terms.channel,
+            title=terms.title,
+            starts_at=terms.starts_at,
+            ends_at=terms.ends_at,
+            notes="make-good",
+        ),
+        now,
+    )
+    low, high = exchange_rules.pair_of(owed, owing)
+    settlement = ExchangeSettlement(
+        id=new_id(PREFIXES["exchange_settlement"]),
+        campaign_id=campaign.id,
+        partner_low=low,
+        partner_high=high,
+        method=SettlementMethod.make_good.value,
+        balance_before=state.balance if owed == low else -state.balance,
+        slot_id=slot.id,
+        created_by=who.id,
+        created_at=now,
+    )
+    session.add(settlement)
     session.flush()
     return settlement
 

@@ -12,17 +12,19 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alliance.api.deps import Anyone, PartnerOnly, ReadDB
-from alliance.api.fields import PartnerId
+from alliance.api.fields import Name, PartnerId, ProgramId
 from alliance.clock import utcnow
 from alliance.crosspromo import exchange as service
+from alliance.crosspromo.campaign_rules import Channel
 from alliance.crosspromo.exchange_models import (
     EntryKind,
     ExchangeAlert,
     ExchangeEntry,
     ExchangeSettlement,
+    SettlementMethod,
 )
 from alliance.crosspromo.exchange_rules import balance_of
 from alliance.db.engine import transaction
@@ -123,21 +125,40 @@ class SettleIn(BaseModel):
     cap: int = Field(ge=0, le=10**9, description="Unique clicks still owed after settling")
 
 
+class MakeGoodIn(BaseModel):
+    """The organiser asks the partner owing for a slot promoting the partner owed's offer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owing_partner_id: PartnerId
+    owed_partner_id: PartnerId
+    program_id: ProgramId = Field(description="The owed partner's offer (its link is used)")
+    channel: Channel
+    title: Name
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
 class SettlementOut(BaseModel):
     id: str
     campaign_id: str
-    method: str
+    method: SettlementMethod
     partner_id: str
     counterpart_id: str
     balance_before: int = Field(description="From partner_id's side")
-    cap: int
-    carried: int
-    forgiven: int
+    cap: int | None = Field(description="Carry-over only")
+    carried: int | None = Field(description="Carry-over only, from partner_id's side")
+    forgiven: int | None = Field(description="Carry-over only, from partner_id's side")
+    slot_id: str | None = Field(description="Make-good only: the slot added to the campaign")
     created_at: datetime
 
     @classmethod
     def of(cls, row: ExchangeSettlement, partner_id: str) -> SettlementOut:
         other = row.partner_high if partner_id == row.partner_low else row.partner_low
+
+        def side(value: int | None) -> int | None:
+            return None if value is None else balance_of(partner_id, other, value)
+
         return cls(
             id=row.id,
             campaign_id=row.campaign_id,
@@ -146,8 +167,9 @@ class SettlementOut(BaseModel):
             counterpart_id=other,
             balance_before=balance_of(partner_id, other, row.balance_before),
             cap=row.cap,
-            carried=balance_of(partner_id, other, row.carried),
-            forgiven=balance_of(partner_id, other, row.forgiven),
+            carried=side(row.carried),
+            forgiven=side(row.forgiven),
+            slot_id=row.slot_id,
             created_at=row.created_at,
         )
 
@@ -190,3 +212,25 @@ def settle(campaign_id: str, body: SettleIn, caller: PartnerOnly) -> SettlementO
             session, campaign_id, caller, body.counterpart_id, body.cap, utcnow()
         )
         return SettlementOut.of(row, caller.id)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/exchange/make-good",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SettlementOut,
+)
+def make_good(campaign_id: str, body: MakeGoodIn, caller: PartnerOnly) -> SettlementOut:
+    """A make-good slot: added through the campaigns service, so only the organiser may, and
+    every party accepts the changed terms again."""
+    terms = service.MakeGood(
+        owing_partner_id=body.owing_partner_id,
+        owed_partner_id=body.owed_partner_id,
+        program_id=body.program_id,
+        channel=body.channel,
+        title=body.title,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+    with transaction() as session:
+        row = service.settle_make_good(session, campaign_id, caller, terms, utcnow())
+        return SettlementOut.of(row, body.owed_partner_id)

@@ -56,8 +56,16 @@ class ExchangeEntry(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SettlementMethod(enum.StrEnum):
+    """How a pair's balance was settled."""
+
+    carry_over = "carry_over"  # the partner owed forgave what exceeds a cap (an entry)
+    make_good = "make_good"  # a slot for the partner owed, promoted by the one owing
+
+
 class ExchangeSettlement(Base):
-    """A settlement a party made of the pair's balance (today: a capped carry-over)."""
+    """A settlement of the pair's balance. A carry-over changes the balance at once (its
+    entry); a make-good slot changes it as the slot's clicks are confirmed."""
 
     __tablename__ = "exchange_settlements"
     __table_args__ = (Index(None, "campaign_id", "partner_low", "partner_high"),)
@@ -66,11 +74,14 @@ class ExchangeSettlement(Base):
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
     partner_low: Mapped[str] = mapped_column(ForeignKey("partners.id"))
     partner_high: Mapped[str] = mapped_column(ForeignKey("partners.id"))
-    method: Mapped[str] = mapped_column(String(16))  # "carry_over"
+    method: Mapped[str] = mapped_column(String(16))  # SettlementMethod
     balance_before: Mapped[int] = mapped_column()  # signed from partner_low's side
-    cap: Mapped[int] = mapped_column()
-    carried: Mapped[int] = mapped_column()  # signed, stays owed
-    forgiven: Mapped[int] = mapped_column()  # signed, written off
+    # Carry-over only:
+    cap: Mapped[int | None] = mapped_column()
+    carried: Mapped[int | None] = mapped_column()  # signed, stays owed
+    forgiven: Mapped[int | None] = mapped_column()  # signed, written off
+    # Make-good only: the slot added to the campaign (its terms go back for acceptance).
+    slot_id: Mapped[str | None] = mapped_column(ForeignKey("campaign_slots.id"))
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

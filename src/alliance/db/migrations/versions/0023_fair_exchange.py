@@ -101,9 +101,10 @@ def upgrade() -> None:
         sa.Column("partner_high", sa.String(length=32), nullable=False),
         sa.Column("method", sa.String(length=16), nullable=False),
         sa.Column("balance_before", sa.Integer(), nullable=False),
-        sa.Column("cap", sa.Integer(), nullable=False),
-        sa.Column("carried", sa.Integer(), nullable=False),
-        sa.Column("forgiven", sa.Integer(), nullable=False),
+        sa.Column("cap", sa.Integer(), nullable=True),
+        sa.Column("carried", sa.Integer(), nullable=True),
+        sa.Column("forgiven", sa.Integer(), nullable=True),
+        sa.Column("slot_id", sa.String(length=32), nullable=True),
         sa.Column("created_by", sa.String(length=32), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -120,6 +121,11 @@ def upgrade() -> None:
             ["partner_low"],
             ["partners.id"],
             name=op.f("fk_exchange_settlements_partner_low_partners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["slot_id"],
+            ["campaign_slots.id"],
+            name=op.f("fk_exchange_settlements_slot_id_campaign_slots"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_settlements")),
     )
