@@ -53,6 +53,9 @@ PREFIXES = {
     "campaign_party": "cpt",
     "campaign_slot": "slt",
     "campaign_deliverable": "dlv",
+    # The fair-exchange ledger (crosspromo/exchange_models.py).
+    "exchange_entry": "xen",
+    "exchange_settlement": "xst",
 }
 
 

@@ -16,6 +16,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.crosspromo import bundles_api as bundles
     from alliance.crosspromo import campaigns_api as campaigns
     from alliance.crosspromo import contests_api as contests
+    from alliance.crosspromo import exchange_api as fair_exchange
     from alliance.crosspromo import matching_api as recommendations
     from alliance.crosspromo import overlap_api as audience_overlap
     from alliance.crosspromo import referrals_api as referrals
@@ -52,5 +53,6 @@ def include_routers(app: FastAPI) -> None:
         bundles,
         recommendations,
         campaigns,
+        fair_exchange,
     ):
         app.include_router(module.router)

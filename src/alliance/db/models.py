@@ -23,6 +23,7 @@ from alliance.crosspromo.campaign_models import (
     CampaignSlot,
 )
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
+from alliance.crosspromo.exchange_models import ExchangeAlert, ExchangeEntry, ExchangeSettlement
 from alliance.crosspromo.matching_models import (
     CoPurchaseCategory,
     CoPurchasePair,
@@ -106,6 +107,9 @@ __all__ = [
     "CustomerRollup",
     "DocumentSequence",
     "Enrollment",
+    "ExchangeAlert",
+    "ExchangeEntry",
+    "ExchangeSettlement",
     "FeedProduct",
     "FeedUpload",
     "FxRate",

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from alliance.clock import utcnow
 from alliance.crosspromo.campaign_reminders import advance_campaigns, send_due_reminders
 from alliance.crosspromo.contests import draw_due_contests
+from alliance.crosspromo.exchange_job import confirm_exchanges
 from alliance.db.engine import reading, transaction
 from alliance.ids import PREFIXES, new_id
 from alliance.jobs import tasks
@@ -103,6 +104,12 @@ TASKS: dict[str, Task] = {
             send_due_reminders,
             timedelta(minutes=5),
             "reminders of campaign slots and deliverables: 72 h, 24 h, 2 h before, daily overdue",
+        ),
+        Task(
+            "confirm_exchanges",
+            confirm_exchanges,
+            timedelta(hours=1),
+            "fair-exchange ledger: count confirmed deliveries between partners, raise alerts",
         ),
         Task(
             "purge_webhook_log",

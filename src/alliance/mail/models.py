@@ -33,6 +33,8 @@ class MailKind(enum.StrEnum):
     """A co-promotion campaign's terms (new or changed) wait for the party's acceptance."""
     campaign_reminder = "campaign_reminder"
     """A campaign slot or deliverable is due soon, or overdue (crosspromo/campaign_reminders)."""
+    exchange_alert = "exchange_alert"
+    """A co-promotion partner owes the reader more than the agreed tolerance (exchange.py)."""
 
 
 class MailState(enum.StrEnum):

@@ -15,6 +15,7 @@ pages live in partner_*.py and are included below.
 - /partner/payouts          balances, held payouts, history, PDFs   (partner_payouts.py)
 - /partner/payouts/settings payout details and tax profile          (partner_payout_settings.py)
 - /partner/campaigns        co-promotion campaigns, slots, review   (partner_campaigns.py)
+- /partner/campaigns/{id}/exchange  the fair-exchange ledger     (partner_exchange.py)
 
 Every page reads through the same scoping as the REST API (api/scoping.py, the report
 scope), so a partner only ever sees its own links, commissions and money.
@@ -37,6 +38,7 @@ from alliance.web import (
     partner_audience,
     partner_campaigns,
     partner_contests,
+    partner_exchange,
     partner_links,
     partner_market,
     partner_money,
@@ -63,6 +65,7 @@ for _module in (
     partner_payout_settings,
     partner_payouts,
     partner_campaigns,
+    partner_exchange,
 ):
     router.include_router(_module.router)
 
