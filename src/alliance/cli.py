@@ -239,7 +239,8 @@ def demo(
         f"a giveaway with {cross.contest_entries} entries ({cross.contest_refused} refused) "
         f"and {cross.contest_winners} winners drawn, {cross.bundles} two-brand bundle, "
         f"{cross.variants} landing variants on one link, a live co-promotion campaign "
-        f"with {cross.campaign_slots} slots, "
+        f"with {cross.campaign_slots} slots ({cross.exchange_entries} confirmed deliveries "
+        f"in its fair-exchange ledger, {cross.exchange_alerts} over the tolerance), "
         f"{cross.sketches} audience sketches"
     )
     console.print(f"  try a tracking link: {summary.sample_link}")

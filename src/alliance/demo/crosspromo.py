@@ -13,6 +13,8 @@
 - a live co-promotion campaign between TrailTest.de and Fjällbloggen: a newsletter slot
   already run, a blog slot due in two days (its reminders queued), a guest post to hand in
   tomorrow and a newsletter text approved, the slots' links getting clicks;
+- the campaign's fair-exchange ledger: Fjällbloggen has promoted TrailTest.de on two slot
+  links and received one, so the balance leans its way (confirmed after the screening week);
 - the audience-overlap sketches, refreshed once the clicks are in.
 """
 
@@ -36,6 +38,7 @@ from alliance.crosspromo import (
     campaign_schedule,
     campaigns,
     contests,
+    exchange_job,
     overlap,
     referrals,
     variants_service,
@@ -77,6 +80,8 @@ class CrossPromoSummary:
     variants: int = 0
     campaigns: int = 0
     campaign_slots: int = 0
+    exchange_entries: int = 0  # confirmed deliveries between the campaign's two partners
+    exchange_alerts: int = 0
 
 
 def add_referrals(
@@ -229,6 +234,12 @@ def _token(session: Session, entry_id: str) -> str:
 def refresh_sketches(now: datetime, out: CrossPromoSummary) -> None:
     result = overlap.refresh_sketches(now=now)
     out.sketches = result.partners
+
+
+def confirm_exchanges(now: datetime, out: CrossPromoSummary) -> None:
+    """The hourly job once: the campaign's confirmed deliveries and any tolerance alert."""
+    result = exchange_job.confirm_exchanges(now, None)
+    out.exchange_entries, out.exchange_alerts = result["entries"], result["alerts"]
 
 
 def add_bundle(

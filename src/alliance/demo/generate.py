@@ -275,7 +275,8 @@ def build(
         progress=lambda step, done, total: report(f"report rollups: {step}", done, total)
     ).traffic_buckets
     crosspromo.refresh_sketches(now, summary.cross_promotion)
-    report("audience sketches", 1, 1)
+    crosspromo.confirm_exchanges(now, summary.cross_promotion)
+    report("audience sketches, fair exchange", 1, 1)
     return summary
 
 
