@@ -328,7 +328,7 @@ def add_campaign(
             starts_at=now - timedelta(days=14),
             ends_at=now + timedelta(days=16),
             goals=campaigns.Goals(clicks=1500, orders=25),
-            tolerance=campaigns.Tolerance(percent=Decimal(20), clicks=150),
+            tolerance=campaigns.Tolerance(percent=Decimal(10), clicks=20),
         ),
         [campaigns.Invitee(partner_id=other.id, time_zone="Europe/Stockholm")],
         now=made,
