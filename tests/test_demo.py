@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from alliance.conversions.models import Conversion, InboundEvent, OrderValidation
 from alliance.db.engine import reading
-from alliance.demo.generate import build
+from alliance.demo.generate import DemoSummary, build
 from alliance.demo.network import ADVERTISERS
 from alliance.mail.models import OutgoingMail
 from alliance.notifications.models import WebhookEvent
@@ -20,8 +21,14 @@ from alliance.reports.schemas import TrafficGroup
 from alliance.tracking.models import Click, Link
 
 
-def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
-    summary = build(days=10, scale=0.1, seed=7)
+@pytest.fixture(scope="module")
+def summary(db_url: str) -> DemoSummary:
+    """One small demo network for the module: a build rebuilds every report rollup of the
+    shared test database, so it is made once."""
+    return build(days=10, scale=0.1, seed=11)
+
+
+def test_a_small_demo_network_exercises_every_capability(summary: DemoSummary) -> None:
     assert summary.programs >= 6 and len(summary.partner_keys) >= 25
     assert summary.clicks > 0 and summary.bot_clicks > 0
     # Geo-targeting: some visitors come from outside a limited program's countries.
@@ -172,7 +179,7 @@ def test_a_small_demo_network_exercises_every_capability(db_url: str) -> None:
     assert any("buyer_country" in rule["when"] for rule in overrides)
 
 
-def test_the_demo_shows_cross_promotion(db_url: str) -> None:
+def test_the_demo_shows_cross_promotion(summary: DemoSummary) -> None:
     from alliance.accounts.models import PartnerApplication
     from alliance.commissions.models import Commission
     from alliance.crosspromo.bundle_models import Bundle, BundleAllocation
@@ -182,7 +189,6 @@ def test_the_demo_shows_cross_promotion(db_url: str) -> None:
     from alliance.crosspromo.referral_models import PartnerReferral
     from alliance.crosspromo.variant_models import LinkVariant
 
-    summary = build(days=10, scale=0.1, seed=11)
     cross = summary.cross_promotion
     assert cross.referrals == 4 and cross.refused_referrals == 1
     assert cross.contest_entries > 40 and 0 < cross.contest_refused < cross.contest_entries

@@ -354,3 +354,26 @@ def test_click_ids_and_the_watermark() -> None:
 
     assert new_id("clk", at) >= floor > new_id("clk", at - timedelta(milliseconds=1))
     assert rollups.id_time(floor) == at
+
+
+def test_bucket_parts_stay_within_sqlites_expression_depth(db_url: str) -> None:
+    """Changes over 600 days of one program each: every part has at most MAX_DAYS_PER_PART
+    days (one OR term each; SQLite refuses an OR 1,000 deep), and SQLite runs the largest."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from alliance.db.engine import reading
+    from alliance.reports.models import ORDERS_FULL
+
+    first = date(2020, 1, 1)
+    buckets = {first + timedelta(days=i): [f"prg_{i:026d}"] for i in range(600)}
+    parts = list(rollups.bucket_parts(buckets))
+    assert [len(p) for p in parts] == [250, 250, 100]
+    assert {day for part in parts for day in part} == set(buckets)
+    with reading() as session:
+        table = ORDERS_FULL.table
+        assert (
+            session.execute(select(table.c.day).where(rollups.bucket_rows(table, parts[0]))).all()
+            == []
+        )

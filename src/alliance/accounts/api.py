@@ -74,9 +74,8 @@ def get_advertiser(advertiser_id: str, db: ReadDB, caller: OperatorOrAdvertiser)
 
 @router.post("/partners", status_code=status.HTTP_201_CREATED, response_model=PartnerCreated)
 def post_partner(body: PartnerCreate, caller: OperatorOnly) -> PartnerCreated:
-    fields = body.model_dump(mode="json", exclude={"recruit_code"})
     with transaction() as session:
-        partner, key = create_partner(session, **fields)
+        partner, key = create_partner(session, **body.account_fields())
         if body.recruit_code is not None:
             referrals.record(session, partner.id, body.recruit_code)
     return PartnerCreated(**PartnerOut.of(partner, show_email=True).model_dump(), api_key=key)

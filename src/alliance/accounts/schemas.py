@@ -80,6 +80,10 @@ class PartnerCreate(BaseModel):
         description="The recruit code of the partner who recruited this one (docs/referrals.md)",
     )
 
+    def account_fields(self) -> dict[str, object]:
+        """The partner's own columns (the recruit code makes a referral, not a column)."""
+        return self.model_dump(mode="json", exclude={"recruit_code"})
+
 
 class PartnerOut(BaseModel):
     id: str

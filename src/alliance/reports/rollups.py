@@ -365,13 +365,22 @@ def _day_runs(buckets: Buckets, days_per_run: int) -> Iterator[Buckets]:
         yield dict(items[i : i + days_per_run])
 
 
+# Days per part: each day is one OR term of `bucket_rows`, and SQLite parses an OR of n terms
+# as a tree n deep, refused beyond 1,000 ("Expression tree is too large"). Seen when changes
+# spread over years of days, one program each.
+MAX_DAYS_PER_PART = 250
+
+
 def bucket_parts(buckets: Buckets, size: int = 2000) -> Iterator[Buckets]:
-    """Buckets in parts of about `size` (program, day) pairs: bounded statements."""
+    """Buckets in parts of about `size` (program, day) pairs and at most MAX_DAYS_PER_PART
+    days: bounded statements."""
     part: dict[date, Sequence[str]] = {}
     count = 0
     for day, program_ids in sorted(buckets.items()):
         for chunk in chunks(program_ids):
-            if part and (count + len(chunk) > size or day in part):
+            if part and (
+                count + len(chunk) > size or day in part or len(part) >= MAX_DAYS_PER_PART
+            ):
                 yield part
                 part, count = {}, 0
             part[day] = chunk

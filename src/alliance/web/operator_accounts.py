@@ -489,7 +489,7 @@ def create_partner_account(
             raise _error_of(exc) from None
         with transaction() as session:
             # What POST /api/v1/partners does, plus the account manager in the same commit.
-            partner, key = create_partner(session, **body.model_dump(mode="json"))
+            partner, key = create_partner(session, **body.account_fields())
             manage_partner(session, partner, account_manager_id=_blank(account_manager_id))
             return partner.id, partner.name, key
 
