@@ -53,6 +53,8 @@ PREFIXES = {
     "campaign_party": "cpt",
     "campaign_slot": "slt",
     "campaign_deliverable": "dlv",
+    # Audience-fatigue caps (crosspromo/cap_models.py).
+    "cap_rule": "cap",
 }
 
 

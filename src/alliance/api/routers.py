@@ -15,6 +15,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.crosspromo import bundles_api as bundles
     from alliance.crosspromo import campaigns_api as campaigns
+    from alliance.crosspromo import caps_api as fatigue_caps
     from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import matching_api as recommendations
     from alliance.crosspromo import overlap_api as audience_overlap
@@ -52,5 +53,6 @@ def include_routers(app: FastAPI) -> None:
         bundles,
         recommendations,
         campaigns,
+        fatigue_caps,
     ):
         app.include_router(module.router)

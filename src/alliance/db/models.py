@@ -22,6 +22,7 @@ from alliance.crosspromo.campaign_models import (
     CampaignReminder,
     CampaignSlot,
 )
+from alliance.crosspromo.cap_models import FatigueCapRule
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.matching_models import (
     CoPurchaseCategory,
@@ -106,6 +107,7 @@ __all__ = [
     "CustomerRollup",
     "DocumentSequence",
     "Enrollment",
+    "FatigueCapRule",
     "FeedProduct",
     "FeedUpload",
     "FxRate",
