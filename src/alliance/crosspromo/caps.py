@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session, aliased
 from alliance.accounts.service import Principal
 from alliance.api.fields import is_public_id
 from alliance.clock import utcnow
+from alliance.conversions.models import Conversion, ConversionStatus
 from alliance.crosspromo import campaign_rules
 from alliance.crosspromo.campaign_models import Campaign, CampaignParty, CampaignSlot
 from alliance.crosspromo.campaigns import get_campaign, party_of, require_organiser
 from alliance.crosspromo.cap_models import FatigueCapRule
+from alliance.crosspromo.caps_report import MAX_DEPTH, ExposureRow, exposure_report
 from alliance.crosspromo.caps_rules import (
     CapRule,
     CapScope,
@@ -351,3 +353,48 @@ def delete_rule(session: Session, who: Principal, rule_id: str) -> None:
         require_organiser(session, campaign, who)
     row.deleted_at = utcnow()
     session.flush()
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def exposure_sequences(session: Session, campaign: Campaign) -> list[list[bool]]:
+    """Each visitor's valid clicks on the campaign's links in the campaign's period, in
+    order, True where the click brought a conversion that was not declined. Reads clicks
+    through (program_id, occurred_at) for the slots' programs, conversions by click_id."""
+    slots = select(CampaignSlot.link_id).where(CampaignSlot.campaign_id == campaign.id)
+    programs = select(CampaignSlot.program_id).where(CampaignSlot.campaign_id == campaign.id)
+    converted = (
+        select(Conversion.id)
+        .where(
+            Conversion.click_id == Click.id,
+            Conversion.status != ConversionStatus.declined.value,
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(Click.visitor_id, converted)
+        .where(
+            Click.program_id.in_(programs),
+            Click.occurred_at >= campaign.starts_at,
+            Click.occurred_at < campaign.ends_at,
+            Click.link_id.in_(slots),
+            Click.is_bot.is_(False),
+            Click.invalid_reason.is_(None),
+        )
+        .order_by(Click.visitor_id, Click.occurred_at, Click.id)
+    ).all()
+    sequences: dict[str, list[bool]] = {}
+    for visitor_id, did_convert in rows:
+        sequences.setdefault(visitor_id, []).append(bool(did_convert))
+    return list(sequences.values())
+
+
+def campaign_exposure_report(
+    session: Session, who: Principal, campaign_id: str, depth: int
+) -> list[ExposureRow]:
+    """The campaign's conversion rate by exposure count (any party, the operator)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise InvalidInput(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
+    campaign = get_campaign(session, campaign_id, who)
+    return exposure_report(exposure_sequences(session, campaign), depth)

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from alliance.api.deps import Anyone, ReadDB
 from alliance.crosspromo import caps
 from alliance.crosspromo.cap_models import FatigueCapRule
+from alliance.crosspromo.caps_report import MAX_DEPTH
 from alliance.crosspromo.caps_rules import MAX_EXPOSURES, MAX_WINDOW_HOURS, CapScope, CapWindow
+from alliance.crosspromo.variants import Interval
 from alliance.db.engine import transaction
 
 router = APIRouter(prefix="/api/v1", tags=["fatigue caps"])
@@ -114,3 +116,53 @@ def delete_rule(rule_id: str, caller: Anyone) -> Response:
     with transaction() as session:
         caps.delete_rule(session, caller, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class IntervalOut(BaseModel):
+    low: float
+    high: float
+
+
+class ExposureRowOut(BaseModel):
+    exposure: int = Field(description="1 = a visitor's first click on the campaign's links")
+    visitors: int = Field(description="Visitors with at least this many exposures")
+    conversions: int
+    rate: float | None = Field(description="Naive: biased towards heavy users at high counts")
+    panel_visitors: int = Field(description="Visitors with at least `depth` exposures")
+    panel_conversions: int
+    panel_rate: float | None
+    panel_interval: IntervalOut = Field(description="Wilson 95% interval of panel_rate")
+    change_from_first: float | None = Field(
+        description="Within each panel visitor: conversion at this exposure minus at the first"
+    )
+    change_interval: IntervalOut | None = Field(description="Normal 95% interval, paired")
+
+
+def interval_out(interval: Interval | None) -> IntervalOut | None:
+    return None if interval is None else IntervalOut(low=interval.low, high=interval.high)
+
+
+@router.get("/campaigns/{campaign_id}/exposure-report", response_model=list[ExposureRowOut])
+def exposure_report(
+    campaign_id: str,
+    caller: Anyone,
+    session: ReadDB,
+    depth: Annotated[int, Query(description=f"Exposures shown, 1..{MAX_DEPTH}")] = 3,
+) -> list[ExposureRowOut]:
+    """Conversion rate by exposure count on the campaign's links, within visitors."""
+    rows = caps.campaign_exposure_report(session, caller, campaign_id, depth)
+    return [
+        ExposureRowOut(
+            exposure=row.exposure,
+            visitors=row.visitors,
+            conversions=row.conversions,
+            rate=row.rate,
+            panel_visitors=row.panel_visitors,
+            panel_conversions=row.panel_conversions,
+            panel_rate=row.panel_rate,
+            panel_interval=IntervalOut(low=row.panel_interval.low, high=row.panel_interval.high),
+            change_from_first=row.change_from_first,
+            change_interval=interval_out(row.change_interval),
+        )
+        for row in rows
+    ]
