@@ -34,6 +34,7 @@ from alliance.reports.queries import ReportQuery, orders_report, resolve_scope, 
 from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
     partner_campaigns,
+    partner_caps,
     partner_contests,
     partner_links,
     partner_market,
@@ -60,6 +61,7 @@ for _module in (
     partner_payout_settings,
     partner_payouts,
     partner_campaigns,
+    partner_caps,
 ):
     router.include_router(_module.router)
 
