@@ -114,6 +114,12 @@ def test_links_that_are_no_co_promotion_ignore_network_caps(
         one = visit(proxied, own["code"])
         two = visit(proxied, own["code"], cookie=one.visitor_cookie)
         assert stored_click(two.click_id).invalid_reason is None
+        # The same rule does hold a co-promotion link back: its second click is capped.
+        _, (slot_code, _) = swap_campaign(proxied, world)
+        seen = visit(proxied, slot_code)
+        again = visit(proxied, slot_code, cookie=seen.visitor_cookie)
+        assert again.landing == PLAIN_LANDING
+        assert stored_click(again.click_id).invalid_reason == "capped"
     finally:
         # The suite shares the database: a network cap must not outlive this test.
         expect_deleted = proxied.delete(
