@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alliance.attribution.rules import Attribution, ClickFact, NoAttribution, OrderFacts, attribute
 from alliance.crosspromo.caps_rules import (
     CapRule,
     CapScope,
@@ -233,3 +234,20 @@ def test_a_calendar_day_starts_at_most_25_hours_back_and_at_local_midnight(
     local = start.astimezone(ZoneInfo(zone))
     assert (local.hour, local.minute) == (0, 0)
     assert local.date() == moment.astimezone(ZoneInfo(zone)).date()
+
+
+def test_a_capped_click_never_earns_and_says_so_in_the_path() -> None:
+    order = OrderFacts(
+        program_id="prg_1",
+        occurred_at=NOW,
+        window=timedelta(days=30),
+        coupon_partner_id=None,
+        customer_partner_id=None,
+    )
+    earlier = ClickFact("clk_1", "prg_1", "ptn_a", NOW - timedelta(hours=5), False)
+    capped = ClickFact("clk_2", "prg_1", "ptn_b", NOW - timedelta(hours=1), False, "capped")
+    won = attribute(order, [earlier, capped])
+    assert isinstance(won, Attribution) and won.click_id == "clk_1"
+    assert [step["verdict"] for step in won.path] == ["capped", "winner"]
+    nobody = attribute(order, [capped])
+    assert isinstance(nobody, NoAttribution) and nobody.reason == "capped"
