@@ -56,6 +56,8 @@ PREFIXES = {
     # The fair-exchange ledger (crosspromo/exchange_models.py).
     "exchange_entry": "xen",
     "exchange_settlement": "xst",
+    # Audience-fatigue caps (crosspromo/cap_models.py).
+    "cap_rule": "cap",
 }
 
 

@@ -15,6 +15,7 @@ def include_routers(app: FastAPI) -> None:
     from alliance.conversions import webhook_api as order_webhooks
     from alliance.crosspromo import bundles_api as bundles
     from alliance.crosspromo import campaigns_api as campaigns
+    from alliance.crosspromo import caps_api as fatigue_caps
     from alliance.crosspromo import contests_api as contests
     from alliance.crosspromo import exchange_api as fair_exchange
     from alliance.crosspromo import matching_api as recommendations
@@ -54,5 +55,6 @@ def include_routers(app: FastAPI) -> None:
         recommendations,
         campaigns,
         fair_exchange,
+        fatigue_caps,
     ):
         app.include_router(module.router)

@@ -45,11 +45,14 @@ Verdict = Literal[
     "superseded",
     "bot",
     "country_not_allowed",
+    "capped",  # over an audience-fatigue cap (docs/adr/0024): stored, never earns
     "outside_window",
     "other_program",
     "after_order",
 ]
-NoAttributionReason = Literal["no_click", "outside_window", "country_not_allowed", "bot_only"]
+NoAttributionReason = Literal[
+    "no_click", "outside_window", "country_not_allowed", "capped", "bot_only"
+]
 AttributionMethod = Literal["click", "coupon", "customer"]
 
 
@@ -112,8 +115,10 @@ def _verdict_before_choice(order: OrderFacts, click: ClickFact) -> Verdict | Non
         return "after_order"
     if click.is_bot:
         return "bot"
+    if click.invalid_reason == "capped":
+        return "capped"
     if click.invalid_reason is not None:
-        # Only one reason exists today; an unknown one is still never valid.
+        # An unknown reason is still never valid.
         return "country_not_allowed"
     if age > order.window:
         return "outside_window"
@@ -181,6 +186,12 @@ def attribute(order: OrderFacts, clicks: Sequence[ClickFact]) -> Attribution | N
         return NoAttribution(
             reason="country_not_allowed",
             detail="the program's clicks before the order came from countries it does not allow",
+            path=path,
+        )
+    if "capped" in verdicts:
+        return NoAttribution(
+            reason="capped",
+            detail="the program's clicks before the order were held back by fatigue caps",
             path=path,
         )
     if "bot" in verdicts:

@@ -284,9 +284,11 @@ def _same_key(a: Sketch, b: Sketch) -> None:
 def _kmv_count(k: int, kth_smallest: int, z: float) -> Estimate:
     """The KMV count (k - 1) / u from the k-th smallest hash, with z-sigma bounds."""
     u = (kth_smallest + 1) / HASH_SPACE  # as a fraction of the hash space, in (0, 1]
-    value = (k - 1) / u
+    # At least k distinct visitors were seen; whatever the estimator or its error says,
+    # never fewer (the estimate too: with the k-th hash near the top of the space, (k - 1) / u
+    # falls just below k, under its own lower bound).
+    value = max((k - 1) / u, float(k))
     spread = z * kmv_standard_error(value, k)
-    # At least k distinct visitors were seen; whatever the error says, never fewer.
     return Estimate(value, max(float(k), value - spread), value + spread, False)
 
 

@@ -22,6 +22,7 @@ from alliance.crosspromo.campaign_models import (
     CampaignReminder,
     CampaignSlot,
 )
+from alliance.crosspromo.cap_models import FatigueCapRule
 from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry, ContestPartner
 from alliance.crosspromo.exchange_models import ExchangeAlert, ExchangeEntry, ExchangeSettlement
 from alliance.crosspromo.matching_models import (
@@ -110,6 +111,7 @@ __all__ = [
     "ExchangeAlert",
     "ExchangeEntry",
     "ExchangeSettlement",
+    "FatigueCapRule",
     "FeedProduct",
     "FeedUpload",
     "FxRate",

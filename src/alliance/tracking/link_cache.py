@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import and_, select
 
+from alliance.crosspromo.caps import CapTable, cap_table_for_link
 from alliance.crosspromo.variant_models import LinkVariant
 from alliance.crosspromo.variants import Variant, VariantTable, compile_variants
 from alliance.db.engine import reading
@@ -57,6 +58,8 @@ class CachedLink:
     fallback_url: str = ""  # the program's fallback URL, else its landing URL
     # The link's landing variants, or None: the redirect's fast path tests only this.
     variants: VariantTable | None = None
+    # Audience-fatigue caps of a co-promotion link (ADR 0024), or None: one test likewise.
+    caps: CapTable | None = None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -198,7 +201,11 @@ def load_link(code: str, database_url: str | None = None) -> CachedLink | None:
             for _, _, row, creative_url in rows
             if row is not None and (variant := variant_of(row, creative_url)) is not None
         ]
-        return build_entry(link, program, variants)
+        entry = build_entry(link, program, variants)
+        # A co-promotion link's caps (one indexed read of campaign_slots.link_id for every
+        # link on a miss, never per click); a capped visitor gets the program's landing.
+        caps = cap_table_for_link(session, link.id, header_safe_url(program.landing_url))
+        return entry if caps is None else dataclasses.replace(entry, caps=caps)
 
 
 class LinkCache:

@@ -39,6 +39,7 @@ class InvalidReason(enum.StrEnum):
     """
 
     country_not_allowed = "country_not_allowed"  # visitor outside the program's countries
+    capped = "capped"  # over an audience-fatigue cap: sent to the plain landing (ADR 0024)
 
 
 class Click(Base):

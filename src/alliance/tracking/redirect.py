@@ -9,6 +9,9 @@ A visitor from a country the program does not allow goes to the program's fallba
 the click is stored as invalid (`country_not_allowed`), so it earns nothing (docs/adr/0011).
 A link with landing variants picks one by the visitor's country, device and cookie after
 those two rules, from its cache entry (docs/adr/0018); a link without any pays one test.
+A co-promotion link with fatigue caps sends a returning visitor over any of its caps to the
+program's plain landing, the click stored invalid (`capped`, docs/adr/0024); other links pay
+one test for that too.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from alliance.crosspromo.caps import CapTable, exposures_of
+from alliance.crosspromo.caps_rules import capping_rule, earliest_start
 from alliance.crosspromo.variants import choose_variant
 from alliance.ids import new_id
 from alliance.settings import Settings, get_settings
@@ -41,6 +46,7 @@ MAX_QUERY_BYTES = 8192
 DEEP_LINK_MAX = 2048
 SUB_KEYS = ("sub1", "sub2", "sub3", "sub4", "sub5")
 COUNTRY_NOT_ALLOWED = InvalidReason.country_not_allowed.value
+CAPPED = InvalidReason.capped.value
 
 _VISITOR_ID = re.compile(rb"vis_[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -268,11 +274,19 @@ class RedirectHandler:
         if landing is None:
             landing = safe_deep_link(params.get("url"), link) if params else None
         known_visitor = visitor_from_cookies(cookies, link.cookie_name) if cookies else None
-        visitor_id = (
-            known_visitor
-            or (visitor_from_other_programs(cookies) if cookies else None)
-            or new_id("vis")
+        network_visitor = known_visitor or (
+            visitor_from_other_programs(cookies) if cookies else None
         )
+        visitor_id = network_visitor or new_id("vis")
+        # Fatigue caps (ADR 0024): a new visitor has no exposure yet, so only a known one
+        # costs a read (one visitor's clicks, in a thread, off the event loop).
+        if (
+            link.caps is not None
+            and invalid_reason is None
+            and network_visitor is not None
+            and await _over_cap(link.caps, network_visitor, settings.database_url)
+        ):
+            landing, invalid_reason = link.caps.plain_landing, CAPPED
         user_agent_text = visitor.clean_text(user_agent.decode("utf-8", "replace"), 512)
         variant_id: str | None = None
         if landing is None and link.variants is not None:
@@ -343,6 +357,20 @@ class RedirectHandler:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _over_cap(caps: CapTable, visitor_id: str, database_url: str | None) -> bool:
+    """Whether any of the link's caps holds this visitor back now. Database trouble lets
+    the visitor through (a cap spares an audience; it must not lose a visit)."""
+    now = datetime.now(UTC)
+    try:
+        exposures = await asyncio.to_thread(
+            exposures_of, visitor_id, caps, earliest_start(caps.rules, now), database_url
+        )
+    except Exception:
+        log.exception("fatigue-cap read failed; visitor let through")
+        return False
+    return capping_rule(caps.rules, caps.place, exposures, now) is not None
 
 
 async def _answer(

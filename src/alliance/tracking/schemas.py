@@ -87,8 +87,9 @@ class ClickOut(BaseModel):
     is_bot: bool
     invalid_reason: str | None = Field(
         description="Why a click that is not a bot earns nothing: country_not_allowed (the "
-        "visitor's country is not among the program's; sent to its fallback URL). None: valid "
-        "unless is_bot"
+        "visitor's country is not among the program's; sent to its fallback URL), capped (over "
+        "an audience-fatigue cap of a co-promotion; sent to the program's landing). None: "
+        "valid unless is_bot"
     )
 
     @classmethod

@@ -37,6 +37,7 @@ from alliance.reports.schemas import OrdersGroup, TrafficGroup
 from alliance.web import (
     partner_audience,
     partner_campaigns,
+    partner_caps,
     partner_contests,
     partner_exchange,
     partner_links,
@@ -66,6 +67,7 @@ for _module in (
     partner_payouts,
     partner_campaigns,
     partner_exchange,
+    partner_caps,
 ):
     router.include_router(_module.router)
 
