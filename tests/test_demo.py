@@ -184,6 +184,7 @@ def test_the_demo_shows_cross_promotion(summary: DemoSummary) -> None:
     from alliance.commissions.models import Commission
     from alliance.crosspromo.bundle_models import Bundle, BundleAllocation
     from alliance.crosspromo.campaign_models import Campaign, CampaignSlot
+    from alliance.crosspromo.cap_models import FatigueCapRule
     from alliance.crosspromo.contest_models import Contest, ContestDraw, ContestEntry
     from alliance.crosspromo.overlap_models import AudienceSketch
     from alliance.crosspromo.referral_models import PartnerReferral
@@ -272,6 +273,7 @@ def test_the_demo_shows_cross_promotion(summary: DemoSummary) -> None:
         )
         assert len(slot_links) == 3
         assert session.scalar(select(func.count()).where(Click.link_id.in_(slot_links)))
+        assert session.scalar(select(func.count()).where(FatigueCapRule.campaign_id == campaign.id))
         assert session.scalar(
             select(func.count()).where(
                 AudienceSketch.partner_id.in_(partners), AudienceSketch.distinct_estimate > 0

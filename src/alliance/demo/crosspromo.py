@@ -12,7 +12,8 @@
   choice the redirect makes);
 - a live co-promotion campaign between TrailTest.de and Fjällbloggen: a newsletter slot
   already run, a blog slot due in two days (its reminders queued), a guest post to hand in
-  tomorrow and a newsletter text approved, the slots' links getting clicks;
+  tomorrow and a newsletter text approved, the slots' links getting clicks, and a fatigue
+  cap of 3 clicks a day per visitor on them;
 - the campaign's fair-exchange ledger: Fjällbloggen has promoted TrailTest.de on two slot
   links and received one, so the balance leans its way (confirmed after the screening week);
 - the audience-overlap sketches, refreshed once the clicks are in.
@@ -37,6 +38,7 @@ from alliance.crosspromo import (
     bundles,
     campaign_schedule,
     campaigns,
+    caps,
     contests,
     exchange_job,
     overlap,
@@ -44,6 +46,7 @@ from alliance.crosspromo import (
     variants_service,
 )
 from alliance.crosspromo.campaign_rules import CampaignKind, Channel
+from alliance.crosspromo.caps_rules import CapScope, CapWindow
 from alliance.db.engine import transaction
 from alliance.mail.models import OutgoingMail
 from alliance.programs.models import Program
@@ -406,5 +409,18 @@ def add_campaign(
         now=now - timedelta(days=9) + timedelta(hours=3),
     )
     campaigns.start(session, campaign, organiser, now=now - timedelta(days=7))
+    # Spare the two blogs' readers: at most 3 clicks a day (Stockholm time) on the
+    # campaign's links per visitor; a fourth lands on the plain shop page, marked capped.
+    caps.create_rule(
+        session,
+        organiser,
+        caps.RuleTerms(
+            scope=CapScope.campaign,
+            maximum=3,
+            window=CapWindow.calendar_day,
+            time_zone="Europe/Stockholm",
+            campaign_id=campaign.id,
+        ),
+    )
     out.campaigns += 1
     return [session.get_one(Link, slot.link_id) for slot in slots]
