@@ -379,13 +379,15 @@ def override_shares(
         return []
     # PostgreSQL hands NUMERIC back with six decimals: the amount as the partner reads it.
     value = round_money(value, commission.currency)
-    terms = terms_for(session, commission.program_id)
-    if terms is None:
-        return []
+    # Most earning partners were recruited by nobody: one look-up by the unique recruit id
+    # settles it before the terms (two more) are read, on every approval the job makes.
     referral = session.scalar(
         select(PartnerReferral).where(PartnerReferral.recruit_id == commission.partner_id)
     )
     if referral is None:
+        return []
+    terms = terms_for(session, commission.program_id)
+    if terms is None:
         return []
     occurred = as_utc(commission.occurred_at)
     if not rules.within_term(as_utc(referral.recruited_at), terms.months, occurred):
